@@ -1,0 +1,215 @@
+//! The `sandboxctl` command line. Arguments become validated settings, the
+//! work is done by the library, and errors become exit codes here only.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use sandboxctl::plan::{self, fsview::HostFs, Invocation, Plan};
+use sandboxctl::policy::{self, Policy};
+use sandboxctl::{host, integrity};
+
+#[derive(Parser)]
+#[command(name = "sandboxctl", version, about = "Run commands in a deny-by-default sandbox")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a command inside the sandbox.
+    Run(RunArgs),
+    /// Validate the policy and print the plan; with a command, say whether the pre-check allows it.
+    Check(CheckArgs),
+    /// Report what this kernel and user can enforce.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write POLICY.sha256, the integrity manifest of the policy and this binary.
+    Seal {
+        #[arg(short = 'p', long = "policy")]
+        policy: PathBuf,
+    },
+    /// Exit 0 only if POLICY.sha256 matches.
+    Verify {
+        #[arg(short = 'p', long = "policy")]
+        policy: PathBuf,
+    },
+    /// Internal: the single-threaded stage inside the new namespaces.
+    #[command(name = "__stage", hide = true)]
+    Stage,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Policy file (default: $SANDBOXCTL_POLICY, else the embedded default policy).
+    #[arg(short = 'p', long = "policy")]
+    policy: Option<PathBuf>,
+    /// Working directory inside the sandbox (default: the current directory).
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<PathBuf>,
+    /// Print the summary or the refusal as one JSON object on stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Audit log (default: $XDG_STATE_HOME/sandboxctl/audit.jsonl).
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// Do not write an audit record.
+    #[arg(long)]
+    no_audit: bool,
+    /// Wall-clock limit in seconds (overrides resources.timeout_s).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Refuse to run unless the policy has a matching manifest.
+    #[arg(long)]
+    require_seal: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    cmd: Vec<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(last = true)]
+    cmd: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Stage => ExitCode::from(sandboxctl::sandbox::stage_main()),
+        Command::Check(args) => report(check(&args), args.common.json),
+        Command::Run(args) => {
+            let json = args.common.json;
+            match run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(f) => report(Err(f), json),
+            }
+        }
+        Command::Doctor { json } => {
+            let report = sandboxctl::doctor::probe();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.human());
+            }
+            ExitCode::from(if report.all_ok() { 0 } else { 1 })
+        }
+        Command::Seal { policy } => report(integrity::seal(&policy).map(|msg| println!("{msg}")).map_err(Failure::from), false),
+        Command::Verify { policy } => report(integrity::verify(&policy).map(|msg| println!("{msg}")).map_err(Failure::from), false),
+    }
+}
+
+use sandboxctl::failure::Failure;
+
+/// Print a failure the way DESIGN.md section 1 says and map it to its code.
+fn report(result: Result<(), Failure>, json: bool) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if json {
+                eprintln!("{}", f.to_json());
+            }
+            eprintln!("{}", f.line());
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
+
+fn load_policy(flag: Option<&Path>) -> Result<Policy, Failure> {
+    let from_env = std::env::var_os("SANDBOXCTL_POLICY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    match flag.map(Path::to_path_buf).or(from_env) {
+        Some(path) => Ok(policy::load_file(&path)?),
+        None => Ok(policy::load_default()?),
+    }
+}
+
+fn workdir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
+    let dir = match flag {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir().map_err(|e| Failure::setup("workdir", format!("cannot read the current directory: {e}"), "run from an existing directory or pass -w DIR"))?,
+    };
+    let real = dir.canonicalize().map_err(|e| Failure::setup("workdir", format!("{}: {e}", dir.display()), "pass an existing directory to -w"))?;
+    if !real.is_dir() {
+        return Err(Failure::setup("workdir", format!("{} is not a directory", real.display()), "pass a directory to -w"));
+    }
+    Ok(real)
+}
+
+struct Prepared {
+    policy: Policy,
+    plan: Plan,
+}
+
+fn prepare(common: &Common, cmd: &[String], timeout: Option<u64>, protected: &[PathBuf]) -> Result<Prepared, Failure> {
+    let policy = load_policy(common.policy.as_deref())?;
+    let workdir = workdir(common.workdir.as_deref())?;
+    let user = host::current_user();
+    let env = host::environment();
+    let host = host::host_info();
+    let inv = Invocation {
+        policy: &policy,
+        command: cmd,
+        workdir: &workdir,
+        user: &user,
+        env: &env,
+        host: &host,
+        timeout_override: timeout,
+        protected,
+    };
+    let plan = plan::build(&inv, &HostFs)?;
+    Ok(Prepared { policy, plan })
+}
+
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let Prepared { plan, .. } = prepare(&args.common, &args.cmd, None, &[])?;
+    if args.common.json {
+        println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+    } else {
+        print!("{}", plan::render::human(&plan));
+    }
+    match &plan.precheck {
+        Some(d) if !d.allowed => Err(Failure::Denied(Box::new(d.clone()))),
+        _ => Ok(()),
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
+    let protected: Vec<PathBuf> = audit.path().into_iter().collect();
+    let Prepared { policy, plan } = prepare(&args.common, &args.cmd, args.timeout, &protected)?;
+    integrity::check_before_run(&policy, args.require_seal)?;
+    if let Some(d) = &plan.precheck {
+        if !d.allowed {
+            audit.denied(&plan, d);
+            return Err(Failure::Denied(Box::new(d.clone())));
+        }
+    }
+    let outcome = sandboxctl::sandbox::run(&plan, args.common.json);
+    audit.record(&plan, &outcome);
+    match outcome {
+        Ok(o) => {
+            o.print_summary(args.common.json);
+            Ok(o.exit_code)
+        }
+        Err(f) => Err(f),
+    }
+}

@@ -1,0 +1,407 @@
+//! The executor: applies a [`Plan`] to a child process and reports which
+//! layers took. See `stage.rs` for the order of layers inside.
+
+mod caps;
+pub mod landlock;
+mod mounts;
+pub mod proto;
+pub mod seccomp;
+mod stage;
+pub mod sys;
+mod terminal;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use stage::stage_main;
+
+use crate::cgroup::{self, CgroupRun};
+use crate::failure::Failure;
+use crate::plan::Plan;
+use proto::{LayerReport, Report, StageInput, TestHooks, CONTROL_FD, PLAN_FD};
+
+/// How a run ended, for the summary and the audit record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub exit_code: u8,
+    /// "exited", "signal", "timeout", "memory limit", "setup error"
+    pub ended_by: String,
+    pub signal: Option<i32>,
+    pub wall_ms: u64,
+    pub cpu_ms: u64,
+    pub peak_memory_bytes: Option<u64>,
+    pub limit_hit: Option<String>,
+    pub layers: Vec<LayerReport>,
+    pub limits: Vec<cgroup::LimitReport>,
+    pub warnings: Vec<String>,
+    pub network: Vec<serde_json::Value>,
+}
+
+impl Outcome {
+    pub fn print_summary(&self, json: bool) {
+        for w in &self.warnings {
+            eprintln!("sandboxctl: warning: {w}");
+        }
+        if let Some(hit) = &self.limit_hit {
+            eprintln!("sandboxctl: killed: {hit}");
+        }
+        if json {
+            let v = serde_json::json!({ "sandboxctl": "summary", "outcome": self });
+            eprintln!("{v}");
+        }
+    }
+}
+
+fn hooks() -> TestHooks {
+    #[cfg(feature = "test-hooks")]
+    {
+        TestHooks {
+            no_userns: std::env::var_os("SANDBOXCTL_TEST_NO_USERNS").is_some(),
+            landlock_abi_max: std::env::var("SANDBOXCTL_TEST_LANDLOCK_ABI").ok().and_then(|v| v.parse().ok()),
+        }
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    TestHooks::default()
+}
+
+fn dup_high(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we own.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+fn setup(msg: impl Into<String>) -> Failure {
+    Failure::setup("process", msg.into(), "")
+}
+
+/// Listening socket for the egress proxy, created inside the sandbox's
+/// network namespace (on its loopback) and handed to the supervisor.
+pub(crate) fn proxy_listener(plan: &Plan) -> io::Result<RawFd> {
+    let port = plan.network.proxy_port.unwrap_or(crate::plan::PROXY_PORT);
+    let l = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    use std::os::fd::IntoRawFd;
+    Ok(l.into_raw_fd())
+}
+
+pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let cg = cgroup::prepare(plan)?;
+    warnings.extend(cg.warnings.iter().cloned());
+
+    let pty = terminal::stdin_size();
+    let input = StageInput {
+        plan: plan.clone(),
+        // SAFETY: getpid cannot fail.
+        supervisor_pid: unsafe { libc::getpid() },
+        cgroup_procs: cg.procs_files(),
+        pty,
+        hooks: hooks(),
+    };
+    let plan_fd = memfd_with(&serde_json::to_vec(&input).map_err(|e| setup(e.to_string()))?).map_err(|e| setup(format!("memfd: {e}")))?;
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: socketpair fills two descriptors.
+    sys::errno_result(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) })
+        .map_err(|e| setup(format!("socketpair: {e}")))?;
+    // SAFETY: fresh descriptors from socketpair.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let theirs = dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
+    let plan_fd = dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
+
+    let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| setup(format!("cannot find own binary: {e}")))?;
+    let (ctl_raw, plan_raw) = (theirs.as_raw_fd(), plan_fd.as_raw_fd());
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0(exe.as_os_str()).arg("__stage").env_clear();
+    // SAFETY: only async-signal-safe calls (dup2, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(ctl_raw, CONTROL_FD) < 0 || libc::dup2(plan_raw, PLAN_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
+    drop(theirs);
+    drop(plan_fd);
+    let stage_pid = child.id() as libc::pid_t;
+
+    let deadline = plan.limits.timeout_s.as_ref().map(|t| started + Duration::from_secs(t.value));
+    let mut state = Loop {
+        ctl: Some(ours),
+        signals,
+        stage_pid,
+        pty: None,
+        raw: None,
+        deadline,
+        timed_out: false,
+        error: None,
+        layers: Vec::new(),
+        exited: None,
+        stage_status: None,
+        cgroup: &cg,
+        proxy: None,
+        plan,
+    };
+    state.run();
+    let stage_status = state.stage_status.unwrap_or(125);
+    let (timed_out, error, layers, exited) = (state.timed_out, state.error.take(), std::mem::take(&mut state.layers), state.exited);
+    let network = state.proxy.take().map(|p| p.finish()).unwrap_or_default();
+    drop(state);
+    let stats = cg.finish();
+    for l in &layers {
+        if l.enforced != proto::Enforced::Fully {
+            warnings.push(format!("{} not fully enforced: {}", l.layer, l.detail));
+        }
+    }
+
+    // SAFETY: getrusage on our (reaped) children.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let cpu_ms = (ru.ru_utime.tv_sec as u64 * 1000 + ru.ru_utime.tv_usec as u64 / 1000) + (ru.ru_stime.tv_sec as u64 * 1000 + ru.ru_stime.tv_usec as u64 / 1000);
+    let peak = stats.peak_memory_bytes.or(Some(ru.ru_maxrss as u64 * 1024));
+
+    if let Some((layer, message, fix, code)) = error {
+        if !timed_out {
+            return Err(Failure::Setup { layer, message, fix, code });
+        }
+    }
+    let (mut exit_code, mut ended_by, signal) = match exited {
+        Some((Some(code), _)) => (code as u8, "exited".to_string(), None),
+        Some((None, Some(sig))) => ((128 + sig) as u8, "signal".to_string(), Some(sig)),
+        _ => (stage_status, "exited".to_string(), None),
+    };
+    let mut limit_hit = None;
+    if timed_out {
+        exit_code = 124;
+        ended_by = "timeout".into();
+        if let Some(t) = &plan.limits.timeout_s {
+            limit_hit = Some(format!("time limit of {} s reached [{}]", t.value, t.origin));
+        }
+    } else if stats.oom_killed && (signal == Some(libc::SIGKILL) || exit_code == 137) {
+        exit_code = 137;
+        ended_by = "memory limit".into();
+        if let Some(m) = &plan.limits.memory_mb {
+            limit_hit = Some(format!("memory limit of {} MiB reached [{}]", m.value, m.origin));
+        }
+    } else if stats.pids_limited {
+        limit_hit = plan.limits.processes.as_ref().map(|p| format!("process limit of {} reached (forks failed) [{}]", p.value, p.origin));
+    }
+    Ok(Outcome {
+        exit_code,
+        ended_by,
+        signal,
+        wall_ms: started.elapsed().as_millis() as u64,
+        cpu_ms,
+        peak_memory_bytes: peak,
+        limit_hit,
+        layers,
+        limits: cg.reports(),
+        warnings,
+        network,
+    })
+}
+
+fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {
+    // SAFETY: memfd_create with a static name.
+    let fd = unsafe { libc::memfd_create(c"sandboxctl-plan".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(owned);
+    use std::io::{Seek, Write};
+    file.write_all(data)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(OwnedFd::from(file))
+}
+
+struct Loop<'a> {
+    ctl: Option<OwnedFd>,
+    signals: terminal::SignalFd,
+    stage_pid: libc::pid_t,
+    pty: Option<OwnedFd>,
+    raw: Option<terminal::RawMode>,
+    deadline: Option<Instant>,
+    timed_out: bool,
+    error: Option<(String, String, String, u8)>,
+    layers: Vec<LayerReport>,
+    exited: Option<(Option<i32>, Option<i32>)>,
+    stage_status: Option<u8>,
+    cgroup: &'a CgroupRun,
+    proxy: Option<crate::proxy::Running>,
+    plan: &'a Plan,
+}
+
+impl Loop<'_> {
+    fn run(&mut self) {
+        let mut stdin_open = true;
+        while self.stage_status.is_none() {
+            let mut fds = vec![libc::pollfd { fd: self.signals.fd(), events: libc::POLLIN, revents: 0 }];
+            let ctl_at = self.ctl.as_ref().map(|c| {
+                fds.push(libc::pollfd { fd: c.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.len() - 1
+            });
+            let pty_at = self.pty.as_ref().map(|p| {
+                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.len() - 1
+            });
+            let stdin_at = (self.pty.is_some() && stdin_open).then(|| {
+                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.len() - 1
+            });
+            let timeout = match self.deadline {
+                Some(d) if !self.timed_out => d.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32,
+                _ => -1,
+            };
+            // SAFETY: fds is a valid array of pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                break;
+            }
+            if let Some(d) = self.deadline {
+                if !self.timed_out && Instant::now() >= d {
+                    self.timed_out = true;
+                    self.kill_all();
+                }
+            }
+            if fds[0].revents != 0 {
+                self.on_signals();
+            }
+            if let Some(i) = ctl_at {
+                if fds[i].revents != 0 {
+                    self.on_control();
+                }
+            }
+            if let Some(i) = pty_at {
+                if fds[i].revents != 0 && !self.pump_pty() {
+                    self.pty = None;
+                }
+            }
+            if let Some(i) = stdin_at {
+                if fds[i].revents != 0 && !self.pump_stdin() {
+                    stdin_open = false;
+                }
+            }
+        }
+        // Late messages (the command's exit status) and terminal output.
+        while self.ctl.is_some() && self.poll_one(self.ctl.as_ref().map_or(-1, |c| c.as_raw_fd()), 0) {
+            self.on_control();
+        }
+        while self.pty.is_some() && self.poll_one(self.pty.as_ref().map_or(-1, |p| p.as_raw_fd()), 50) {
+            if !self.pump_pty() {
+                self.pty = None;
+            }
+        }
+        self.raw = None;
+    }
+
+    fn poll_one(&self, fd: RawFd, ms: i32) -> bool {
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, ms) > 0 }
+    }
+
+    fn kill_all(&self) {
+        // SAFETY: the stage is our child; its death takes init and with it
+        // the whole pid namespace (PDEATHSIG).
+        unsafe { libc::kill(self.stage_pid, libc::SIGKILL) };
+        self.cgroup.kill();
+    }
+
+    fn on_signals(&mut self) {
+        while let Some(sig) = self.signals.read() {
+            match sig {
+                libc::SIGCHLD => {
+                    let mut status = 0;
+                    // SAFETY: non-blocking wait for the stage.
+                    if unsafe { libc::waitpid(self.stage_pid, &mut status, libc::WNOHANG) } == self.stage_pid {
+                        self.stage_status = Some(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) as u8 } else { (128 + libc::WTERMSIG(status)) as u8 });
+                    }
+                }
+                libc::SIGWINCH => {
+                    if let (Some(p), Some(size)) = (&self.pty, terminal::stdin_size()) {
+                        terminal::set_size(p.as_raw_fd(), size);
+                    }
+                }
+                other => {
+                    // SAFETY: forwarding to our child, the stage.
+                    unsafe { libc::kill(self.stage_pid, other) };
+                }
+            }
+        }
+    }
+
+    fn on_control(&mut self) {
+        let Some(ctl) = &self.ctl else { return };
+        match proto::recv(ctl.as_raw_fd()) {
+            Ok(Some((report, mut fds))) => match report {
+                Report::Error { layer, message, fix, code } => {
+                    if self.error.is_none() {
+                        self.error = Some((layer, message, fix, code));
+                    }
+                }
+                Report::Pty => {
+                    if let Some(fd) = fds.pop() {
+                        self.raw = terminal::RawMode::enter(0);
+                        self.pty = Some(fd);
+                    }
+                }
+                Report::ProxyListener => {
+                    if let Some(fd) = fds.pop() {
+                        match crate::proxy::start(fd, self.plan) {
+                            Ok(p) => self.proxy = Some(p),
+                            Err(e) => {
+                                self.error = Some(("network".into(), format!("cannot start the egress proxy: {e}"), String::new(), 125));
+                                self.kill_all();
+                            }
+                        }
+                    }
+                }
+                Report::Layers { mut layers } => self.layers.append(&mut layers),
+                Report::Exited { code, signal } => self.exited = Some((code, signal)),
+            },
+            Ok(None) | Err(_) => self.ctl = None,
+        }
+    }
+
+    /// Copy terminal output out; false when the pty is closed.
+    fn pump_pty(&mut self) -> bool {
+        let Some(p) = &self.pty else { return false };
+        let mut buf = [0u8; 16384];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(p.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+        }
+        terminal::write_all(1, &buf[..n as usize]);
+        true
+    }
+
+    fn pump_stdin(&mut self) -> bool {
+        let Some(p) = &self.pty else { return false };
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return false;
+        }
+        terminal::write_all(p.as_raw_fd(), &buf[..n as usize]);
+        true
+    }
+}

@@ -1,0 +1,93 @@
+//! Messages between the supervisor and the stage, init and command
+//! processes, over a SOCK_SEQPACKET pair (fd 3 inside). The plan itself
+//! travels in a memfd (fd 4), which has no size limit.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::sys;
+use crate::plan::Plan;
+
+/// Descriptor numbers in the freshly executed stage.
+pub const CONTROL_FD: RawFd = 3;
+pub const PLAN_FD: RawFd = 4;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct WinSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// Test-only switches, compiled in only with the `test-hooks` feature.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TestHooks {
+    /// Behave as if user namespaces were unavailable.
+    pub no_userns: bool,
+    /// Behave as if the kernel's Landlock ABI were at most this.
+    pub landlock_abi_max: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageInput {
+    pub plan: Plan,
+    pub supervisor_pid: i32,
+    /// `cgroup.procs` files the stage joins before anything else.
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Present when the command gets a pseudo-terminal.
+    pub pty: Option<WinSize>,
+    pub hooks: TestHooks,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforced {
+    Fully,
+    Partially,
+    Not,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerReport {
+    pub layer: String,
+    pub enforced: Enforced,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Report {
+    /// Setup failed; the command did not start.
+    Error {
+        layer: String,
+        message: String,
+        fix: String,
+        code: u8,
+    },
+    /// The pty master rides along as a descriptor.
+    Pty,
+    /// The egress proxy's listening socket rides along as a descriptor.
+    ProxyListener,
+    /// What each layer really applied; sent just before exec.
+    Layers { layers: Vec<LayerReport> },
+    /// How the command ended.
+    Exited { code: Option<i32>, signal: Option<i32> },
+}
+
+pub fn send(sock: RawFd, report: &Report, fds: &[RawFd]) -> io::Result<()> {
+    let data = serde_json::to_vec(report).map_err(io::Error::other)?;
+    sys::send_with_fds(sock, &data, fds)
+}
+
+/// Receive one report; `Ok(None)` at end of stream.
+pub fn recv(sock: RawFd) -> io::Result<Option<(Report, Vec<OwnedFd>)>> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (n, fds) = sys::recv_with_fds(sock, &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let report = serde_json::from_slice(&buf[..n]).map_err(io::Error::other)?;
+    Ok(Some((report, fds)))
+}

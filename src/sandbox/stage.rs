@@ -1,0 +1,474 @@
+//! Inside the sandbox: the stage, init and the command.
+//!
+//! The supervisor may run threads (the egress proxy), so it never forks
+//! into the sandbox itself. It executes this binary again as a fresh,
+//! single-threaded *stage* and hands it the plan in a memfd. The stage
+//! joins the cgroup, creates the user namespace and the others, and forks
+//! *init*, pid 1 of the new pid namespace, which builds the filesystem view
+//! and forks the *command* process. The command process applies, in this
+//! fixed order: session and terminal, rlimits, capabilities dropped,
+//! no_new_privs, Landlock, seccomp (last), then exec.
+//!
+//! init is non-dumpable and outside the command's Landlock domain, so the
+//! command cannot ptrace it, signal it, or open `/proc/1/exe`; and the
+//! sandboxctl binary is not mounted in the view at all.
+
+use std::ffi::CString;
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::proto::{self, Enforced, LayerReport, Report, StageInput, CONTROL_FD, PLAN_FD};
+use super::{caps, landlock, mounts, seccomp, sys};
+use crate::policy::Mode;
+
+/// Signals the stage and init wait for and forward.
+const FORWARDED: [libc::c_int; 6] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+
+struct Fail {
+    layer: &'static str,
+    message: String,
+    fix: String,
+    code: u8,
+}
+
+fn fail(layer: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Fail {
+    Fail { layer, message: message.into(), fix: fix.into(), code: 125 }
+}
+
+fn report_fail(f: Fail) -> u8 {
+    let _ = proto::send(CONTROL_FD, &Report::Error { layer: f.layer.into(), message: f.message, fix: f.fix, code: f.code }, &[]);
+    f.code
+}
+
+pub fn stage_main() -> u8 {
+    // Nothing the caller had open may reach the command.
+    sys::close_from(PLAN_FD as u32 + 1);
+    let input = match read_input() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("sandboxctl: error: stage: cannot read the plan: {e}");
+            return 125;
+        }
+    };
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != input.supervisor_pid {
+        return 125; // the supervisor died before we set PDEATHSIG
+    }
+    match stage(&input) {
+        Ok(code) => code,
+        Err(f) => report_fail(f),
+    }
+}
+
+fn read_input() -> io::Result<StageInput> {
+    // SAFETY: the supervisor placed the plan memfd at PLAN_FD; we own it now.
+    let mut file = unsafe { std::fs::File::from_raw_fd(PLAN_FD) };
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    serde_json::from_slice(&buf).map_err(io::Error::other)
+}
+
+fn write_file(path: &str, data: &str) -> io::Result<()> {
+    std::fs::write(path, data)
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn unblock_all() {
+    // SAFETY: as above.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+fn stage(input: &StageInput) -> Result<u8, Fail> {
+    let plan = &input.plan;
+    for procs in &input.cgroup_procs {
+        // "0" moves the writer itself; children inherit the cgroup.
+        std::fs::write(procs, "0").map_err(|e| fail("resources", format!("cannot join {}: {e}", procs.display()), "run as root or with a delegated cgroup, or set resources.enforcement: best_effort"))?;
+    }
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if uid == 0 {
+        // Root's supplementary groups would otherwise stay in force inside.
+        // SAFETY: empty group list.
+        unsafe { libc::setgroups(0, std::ptr::null()) };
+    }
+    let userns = if input.hooks.no_userns {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    } else {
+        // SAFETY: unshare with a flag constant.
+        sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWUSER) })
+    };
+    if let Err(e) = userns {
+        if plan.isolation == Mode::Strict {
+            return Err(fail(
+                "isolation",
+                format!("cannot create a user namespace: {e}"),
+                "allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian kernel.unprivileged_userns_clone=1; on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0), or set `isolation: best_effort` to run with Landlock, seccomp and rlimits only",
+            ));
+        }
+        return degraded(input, &e);
+    }
+    let _ = write_file("/proc/self/setgroups", "deny");
+    write_file("/proc/self/uid_map", &format!("{uid} {uid} 1")).map_err(|e| fail("isolation", format!("cannot write uid_map: {e}"), "check user namespace support with `sandboxctl doctor`"))?;
+    write_file("/proc/self/gid_map", &format!("{gid} {gid} 1")).map_err(|e| fail("isolation", format!("cannot write gid_map: {e}"), "check user namespace support with `sandboxctl doctor`"))?;
+    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    // SAFETY: unshare with flag constants.
+    sys::errno_result(unsafe { libc::unshare(flags) }).map_err(|e| fail("isolation", format!("cannot create mount/pid/net/ipc/uts/cgroup namespaces: {e}"), "check `sandboxctl doctor`"))?;
+
+    // init learns that we died through this pipe (besides PDEATHSIG).
+    let mut life = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills two descriptors.
+    sys::errno_result(unsafe { libc::pipe2(life.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
+    let set = block_signals();
+    // SAFETY: the stage is single-threaded (a fresh exec), so fork is safe.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+    }
+    if pid == 0 {
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(life[1]) };
+        let code = match init(input, life[0], &set) {
+            Ok(code) => code,
+            Err(f) => report_fail(f),
+        };
+        // SAFETY: leave without running the parent's atexit handlers.
+        unsafe { libc::_exit(i32::from(code)) };
+    }
+    // SAFETY: closing our copy of the read end.
+    unsafe { libc::close(life[0]) };
+    Ok(supervise_child(pid, &set))
+}
+
+/// Wait for `child`, forwarding signals to it; return its exit code.
+fn supervise_child(child: libc::pid_t, set: &libc::sigset_t) -> u8 {
+    loop {
+        // SAFETY: waiting on a set of blocked signals.
+        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig == libc::SIGCHLD || sig < 0 {
+            let mut status = 0;
+            // SAFETY: non-blocking wait for our child.
+            let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+            if r == child {
+                return status_code(status);
+            }
+            continue;
+        }
+        // SAFETY: forwarding a signal to our own child.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+fn status_code(status: i32) -> u8 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status) as u8
+    } else if libc::WIFSIGNALED(status) {
+        (128 + libc::WTERMSIG(status)) as u8
+    } else {
+        125
+    }
+}
+
+fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fail> {
+    let plan = &input.plan;
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // Not ptraceable, /proc/1/* not openable by the command.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    let mut pfd = libc::pollfd { fd: life, events: libc::POLLIN, revents: 0 };
+    // SAFETY: polling one descriptor without waiting.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & (libc::POLLHUP | libc::POLLIN) != 0 {
+        return Ok(125); // the stage is already gone
+    }
+    let host = sys::cstr(&plan.hostname).map_err(|e| fail("isolation", e.to_string(), ""))?;
+    // SAFETY: valid buffer and length.
+    unsafe { libc::sethostname(host.as_ptr(), plan.hostname.len()) };
+
+    mounts::build_root(plan).map_err(|e| fail("filesystem", format!("cannot build the sandbox view: {e}"), "check the path named, or run `sandboxctl check` to see the plan"))?;
+    mounts::loopback_up().map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
+
+    if plan.network.proxy_port.is_some() {
+        let listener = super::proxy_listener(plan).map_err(|e| fail("network", format!("cannot listen for the egress proxy: {e}"), ""))?;
+        proto::send(CONTROL_FD, &Report::ProxyListener, &[listener]).map_err(|e| fail("network", format!("cannot hand over the proxy socket: {e}"), ""))?;
+        // SAFETY: the supervisor holds its own copy now.
+        unsafe { libc::close(listener) };
+    }
+
+    let pty_slave = match input.pty {
+        Some(size) => Some(open_pty(size)?),
+        None => None,
+    };
+
+    let workdir = sys::cpath(&plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(workdir.as_ptr()) } < 0 {
+        return Err(fail(
+            "filesystem",
+            format!("the workdir {} is not visible in the sandbox: {}", plan.workdir.display(), io::Error::last_os_error()),
+            "list the workdir (e.g. `.`) under filesystem.writable or filesystem.readonly",
+        ));
+    }
+
+    // SAFETY: init is single-threaded (forked from the single-threaded stage).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+    }
+    if pid == 0 {
+        let f = command(input, pty_slave.as_deref());
+        let code = report_fail(f);
+        // SAFETY: leave the child without unwinding into init's state.
+        unsafe { libc::_exit(i32::from(code)) };
+    }
+    // The command holds what it needs; init keeps only the control socket.
+    Ok(reap_until(pid, set))
+}
+
+/// pid 1's loop: reap every zombie, forward signals to the command's
+/// process group, and leave with the command's status. When init exits,
+/// the kernel kills everything left in the pid namespace.
+fn reap_until(cmd: libc::pid_t, set: &libc::sigset_t) -> u8 {
+    loop {
+        // SAFETY: waiting on blocked signals.
+        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig == libc::SIGCHLD || sig < 0 {
+            loop {
+                let mut status = 0;
+                // SAFETY: reaping any child without blocking.
+                let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if r <= 0 {
+                    break;
+                }
+                if r == cmd {
+                    let (code, signal) = if libc::WIFEXITED(status) {
+                        (Some(libc::WEXITSTATUS(status)), None)
+                    } else {
+                        (None, Some(libc::WTERMSIG(status)))
+                    };
+                    let _ = proto::send(CONTROL_FD, &Report::Exited { code, signal }, &[]);
+                    return status_code(status);
+                }
+            }
+            continue;
+        }
+        // SAFETY: signalling the command's process group, or the command.
+        unsafe {
+            if libc::kill(-cmd, sig) < 0 {
+                libc::kill(cmd, sig);
+            }
+        }
+    }
+}
+
+/// A pseudo-terminal from the sandbox's own devpts: the master goes to the
+/// supervisor, the slave path to the command.
+fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
+    let pty_fail = |what: &str| fail("terminal", format!("{what}: {}", io::Error::last_os_error()), "run without a terminal on stdin");
+    // SAFETY: opening the sandbox's /dev/ptmx.
+    let master = unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if master < 0 {
+        return Err(pty_fail("open /dev/ptmx"));
+    }
+    let mut unlock: libc::c_int = 0;
+    let mut n: libc::c_uint = 0;
+    let ws = libc::winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: ioctls on our pty master with valid argument pointers.
+    unsafe {
+        if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0 || libc::ioctl(master, libc::TIOCGPTN, &mut n) < 0 {
+            return Err(pty_fail("unlock pty"));
+        }
+        libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+    }
+    proto::send(CONTROL_FD, &Report::Pty, &[master]).map_err(|e| fail("terminal", format!("cannot hand over the terminal: {e}"), ""))?;
+    // SAFETY: the supervisor has its copy.
+    unsafe { libc::close(master) };
+    Ok(PathBuf::from(format!("/dev/pts/{n}")))
+}
+
+/// The command process: every remaining layer, then exec. Returns only on
+/// failure.
+fn command(input: &StageInput, pty: Option<&Path>) -> Fail {
+    match prepare_command(input, pty) {
+        Err(f) => f,
+        Ok(()) => exec(input),
+    }
+}
+
+fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
+    let plan = &input.plan;
+    // SAFETY: setsid in a fresh child cannot fail meaningfully.
+    unsafe { libc::setsid() };
+    if let Some(slave) = pty {
+        let p = sys::cpath(slave).map_err(|e| fail("terminal", e.to_string(), ""))?;
+        // SAFETY: open the slave, make it our controlling terminal, and put
+        // it on 0, 1 and 2.
+        unsafe {
+            let fd = libc::open(p.as_ptr(), libc::O_RDWR);
+            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(fail("terminal", format!("cannot attach the terminal: {}", io::Error::last_os_error()), ""));
+            }
+            for target in 0..3 {
+                libc::dup2(fd, target);
+            }
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    set_rlimits(plan)?;
+    unblock_all();
+    caps::drop_all().map_err(|e| fail("capabilities", format!("cannot drop capabilities: {e}"), ""))?;
+    caps::no_new_privs().map_err(|e| fail("capabilities", format!("cannot set no_new_privs: {e}"), ""))?;
+    let ll = landlock::apply(&plan.landlock, input.hooks.landlock_abi_max);
+    if ll.enforced != Enforced::Fully && plan.isolation == Mode::Strict {
+        return Err(fail(
+            "landlock",
+            format!("Landlock is {}: {}", if ll.enforced == Enforced::Not { "not available" } else { "only partly enforceable" }, ll.detail),
+            "use a kernel with Landlock ABI 6 or later (Linux 6.12+, with lsm=landlock), or set `isolation: best_effort` to run with what this kernel enforces",
+        ));
+    }
+    let prog = seccomp::compile(&plan.seccomp);
+    seccomp::install(&prog).map_err(|e| fail("seccomp", format!("cannot load the seccomp filter: {e}"), "check `sandboxctl doctor`"))?;
+    let layers = vec![
+        LayerReport { layer: "namespaces".into(), enforced: Enforced::Fully, detail: "user, mount, pid, network, ipc, uts, cgroup".into() },
+        LayerReport { layer: "filesystem".into(), enforced: Enforced::Fully, detail: format!("{} mounts from the plan", plan.mounts.len()) },
+        LayerReport { layer: "capabilities".into(), enforced: Enforced::Fully, detail: "all dropped, bounding set empty, no_new_privs".into() },
+        ll,
+        LayerReport { layer: "seccomp".into(), enforced: Enforced::Fully, detail: format!("{} rules, {} instructions", plan.seccomp.len(), prog.len()) },
+    ];
+    let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
+    Ok(())
+}
+
+fn set_rlimits(plan: &crate::plan::Plan) -> Result<(), Fail> {
+    let set = |res, value: u64| {
+        let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
+        // SAFETY: valid rlimit pointer.
+        sys::errno_result(unsafe { libc::setrlimit(res, &lim) })
+    };
+    set(libc::RLIMIT_CORE, 0).map_err(|e| fail("resources", format!("RLIMIT_CORE: {e}"), ""))?;
+    set(libc::RLIMIT_NOFILE, plan.limits.nofile).map_err(|e| fail("resources", format!("RLIMIT_NOFILE: {e}"), ""))?;
+    if let Some(l) = &plan.limits.file_size_mb {
+        set(libc::RLIMIT_FSIZE, l.value.saturating_mul(1024 * 1024)).map_err(|e| fail("resources", format!("RLIMIT_FSIZE: {e}"), ""))?;
+    }
+    Ok(())
+}
+
+fn cstrings<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<CString> {
+    items.filter_map(|b| CString::new(b).ok()).collect()
+}
+
+/// Find and exec the command with the plan's environment. Only returns on
+/// failure: 127 when not found, 126 when found but not executable.
+fn exec(input: &StageInput) -> Fail {
+    let plan = &input.plan;
+    let argv = cstrings(plan.command.iter().map(|s| s.as_bytes()));
+    let env_strings: Vec<String> = plan.env.iter().map(|v| format!("{}={}", v.name, v.value)).collect();
+    let envp = cstrings(env_strings.iter().map(|s| s.as_bytes()));
+    if argv.len() != plan.command.len() || argv.is_empty() {
+        return fail("exec", "the command contains a NUL byte", "");
+    }
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let name = &plan.command[0];
+    let path_var = plan.env.iter().find(|v| v.name == "PATH").map(|v| v.value.clone()).unwrap_or_default();
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        path_var.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).collect()
+    };
+    let mut denied = None;
+    for c in &candidates {
+        let Ok(p) = CString::new(c.as_os_str().as_bytes()) else { continue };
+        // SAFETY: argv and envp are NULL-terminated arrays of C strings that
+        // outlive the call.
+        unsafe { libc::execve(p.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            _ => {
+                denied = Some((c.clone(), err));
+                if name.contains('/') {
+                    break;
+                }
+            }
+        }
+    }
+    match denied {
+        Some((path, err)) => Fail {
+            layer: "exec",
+            message: format!("cannot execute {}: {err}", path.display()),
+            fix: "the file is not executable, or lies outside what the policy makes visible".into(),
+            code: 126,
+        },
+        None => Fail {
+            layer: "exec",
+            message: format!("command not found inside the sandbox: {name}"),
+            fix: if name.contains('/') {
+                "list the directory holding it under filesystem.readonly".into()
+            } else {
+                format!("searched PATH={path_var}; list the directory holding it under filesystem.readonly, or give its path")
+            },
+            code: 127,
+        },
+    }
+}
+
+/// `isolation: best_effort` without user namespaces: no new view, but
+/// Landlock, seccomp, capabilities and rlimits still apply. The stage
+/// stays as a subreaper so daemonised children are still killed.
+fn degraded(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
+    let lost = format!("user namespaces unavailable ({why}): lost mount view (blocked paths are NOT masked), pid, network, ipc and uts isolation");
+    let _ = proto::send(
+        CONTROL_FD,
+        &Report::Layers { layers: vec![LayerReport { layer: "namespaces".into(), enforced: Enforced::Not, detail: lost }] },
+        &[],
+    );
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let set = block_signals();
+    let workdir = sys::cpath(&input.plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
+    // SAFETY: single-threaded stage; valid C string.
+    unsafe { libc::chdir(workdir.as_ptr()) };
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+    }
+    if pid == 0 {
+        let mut plan_input = input.clone();
+        // Without a mount namespace there is no own /dev etc.; Landlock
+        // still limits the host paths the plan names.
+        plan_input.pty = None;
+        let f = command(&plan_input, None);
+        let code = report_fail(f);
+        // SAFETY: leave the child.
+        unsafe { libc::_exit(i32::from(code)) };
+    }
+    let code = reap_until(pid, &set);
+    // Kill whatever the command left behind (it is in our subtree).
+    // SAFETY: signalling the command's process group, which we created.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    Ok(code)
+}
