@@ -43,7 +43,9 @@ fn new_run_id() -> String {
 
 /// RFC 3339 UTC time with milliseconds.
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs() as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -57,24 +59,49 @@ pub fn now_rfc3339() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
 }
 
 impl AuditLog {
     pub fn open(flag: Option<&Path>, disabled: bool) -> Result<AuditLog, Failure> {
         let run_id = new_run_id();
         if disabled {
-            return Ok(AuditLog { file: None, path: None, run_id });
+            return Ok(AuditLog {
+                file: None,
+                path: None,
+                run_id,
+            });
         }
-        let path = flag.map(Path::to_path_buf).or_else(default_path).ok_or_else(|| {
-            Failure::setup("audit", "no audit log location (neither XDG_STATE_HOME nor HOME is set)", "pass --audit FILE, or --no-audit to run without a record")
-        })?;
+        let path = flag
+            .map(Path::to_path_buf)
+            .or_else(default_path)
+            .ok_or_else(|| {
+                Failure::setup(
+                    "audit",
+                    "no audit log location (neither XDG_STATE_HOME nor HOME is set)",
+                    "pass --audit FILE, or --no-audit to run without a record",
+                )
+            })?;
         let fail = |e: std::io::Error| {
-            Failure::setup("audit", format!("cannot write the audit log {}: {e}", path.display()), "pass a writable --audit FILE, or --no-audit to run without a record")
+            Failure::setup(
+                "audit",
+                format!("cannot write the audit log {}: {e}", path.display()),
+                "pass a writable --audit FILE, or --no-audit to run without a record",
+            )
         };
         if flag.is_none() {
             if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(fail)?;
             }
         }
         use std::os::unix::fs::DirBuilderExt;
@@ -90,7 +117,11 @@ impl AuditLog {
             return Err(fail(std::io::Error::other("not a regular file")));
         }
         let path = path.canonicalize().unwrap_or(path);
-        Ok(AuditLog { file: Some(file), path: Some(path), run_id })
+        Ok(AuditLog {
+            file: Some(file),
+            path: Some(path),
+            run_id,
+        })
     }
 
     pub fn path(&self) -> Option<PathBuf> {
@@ -188,8 +219,17 @@ impl AuditLog {
 /// location and keyed by the binary's device, inode, size and times, so a
 /// run does not rehash megabytes. `seal`/`verify` always hash in full.
 pub fn binary_sha256_cached() -> String {
-    let Ok(meta) = std::fs::metadata("/proc/self/exe") else { return String::new() };
-    let key = format!("{}:{}:{}:{}:{}", meta.dev(), meta.ino(), meta.size(), meta.mtime_nsec() + meta.mtime() * 1_000_000_000, meta.ctime_nsec() + meta.ctime() * 1_000_000_000);
+    let Ok(meta) = std::fs::metadata("/proc/self/exe") else {
+        return String::new();
+    };
+    let key = format!(
+        "{}:{}:{}:{}:{}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
+        meta.ctime_nsec() + meta.ctime() * 1_000_000_000
+    );
     let cache = default_path().map(|p| p.with_file_name("binary-sha256.cache"));
     if let Some(c) = &cache {
         if let Ok(text) = std::fs::read_to_string(c) {
@@ -200,7 +240,9 @@ pub fn binary_sha256_cached() -> String {
             }
         }
     }
-    let sum = crate::integrity::binary_sha256().map(|(s, _)| s).unwrap_or_default();
+    let sum = crate::integrity::binary_sha256()
+        .map(|(s, _)| s)
+        .unwrap_or_default();
     if let Some(c) = &cache {
         let _ = std::fs::write(c, format!("{key} {sum}\n"));
     }

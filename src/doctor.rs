@@ -30,9 +30,17 @@ impl Report {
     }
 
     pub fn human(&self) -> String {
-        let mut o = format!("sandboxctl doctor (uid {}, kernel {})\n", self.uid, self.kernel);
+        let mut o = format!(
+            "sandboxctl doctor (uid {}, kernel {})\n",
+            self.uid, self.kernel
+        );
         for c in &self.checks {
-            o.push_str(&format!("  {:<4} {:<28} {}\n", if c.ok { "ok" } else { "MISSING" }, c.name, c.detail));
+            o.push_str(&format!(
+                "  {:<4} {:<28} {}\n",
+                if c.ok { "ok" } else { "MISSING" },
+                c.name,
+                c.detail
+            ));
             if !c.ok && !c.fix.is_empty() {
                 o.push_str(&format!("       {:<28} fix: {}\n", "", c.fix));
             }
@@ -81,25 +89,46 @@ fn enter_userns() -> Result<(), String> {
     // SAFETY: plain getters and unshare.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } < 0 {
-        return Err(format!("unshare(CLONE_NEWUSER): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "unshare(CLONE_NEWUSER): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let _ = std::fs::write("/proc/self/setgroups", "deny");
-    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
-    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+        .map_err(|e| format!("uid_map: {e}"))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+        .map_err(|e| format!("gid_map: {e}"))?;
     Ok(())
 }
 
 pub fn probe() -> Report {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let mut checks = Vec::new();
 
     let userns = in_child(|| {
         enter_userns()?;
         // SAFETY: unshare with flag constants.
-        if unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP) } < 0 {
-            return Err(format!("unshare(mount, pid, net, ipc, uts, cgroup): {}", std::io::Error::last_os_error()));
+        if unsafe {
+            libc::unshare(
+                libc::CLONE_NEWNS
+                    | libc::CLONE_NEWPID
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWCGROUP,
+            )
+        } < 0
+        {
+            return Err(format!(
+                "unshare(mount, pid, net, ipc, uts, cgroup): {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(())
     });
@@ -112,7 +141,14 @@ pub fn probe() -> Report {
 
     let abi = landlock::kernel_abi();
     let created = in_child(|| {
-        let status = landlock::apply(&crate::plan::LandlockPlan { rules: Vec::new(), tcp_connect: Vec::new(), scoped: true }, None);
+        let status = landlock::apply(
+            &crate::plan::LandlockPlan {
+                rules: Vec::new(),
+                tcp_connect: Vec::new(),
+                scoped: true,
+            },
+            None,
+        );
         match status.enforced {
             crate::sandbox::proto::Enforced::Not => Err(status.detail),
             _ => Ok(()),
@@ -132,26 +168,43 @@ pub fn probe() -> Report {
     });
 
     let filter = in_child(|| {
-        crate::sandbox::sys::errno_result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map_err(|e| e.to_string())?;
-        seccomp::install(&seccomp::compile(&crate::plan::seccomp_rules::rules())).map_err(|e| format!("seccomp: {e}"))
+        crate::sandbox::sys::errno_result(unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        })
+        .map_err(|e| e.to_string())?;
+        seccomp::install(&seccomp::compile(&crate::plan::seccomp_rules::rules()))
+            .map_err(|e| format!("seccomp: {e}"))
     });
     checks.push(Check {
         name: "seccomp".into(),
         ok: filter.is_ok(),
-        detail: filter.clone().map_or_else(|e| e, |()| "the sandbox's filter loads".into()),
+        detail: filter
+            .clone()
+            .map_or_else(|e| e, |()| "the sandbox's filter loads".into()),
         fix: "a kernel built with CONFIG_SECCOMP_FILTER".into(),
     });
 
     checks.extend(cgroup_checks());
 
-    let overlay = if userns.is_ok() { overlay_probe() } else { Err("needs user namespaces".into()) };
+    let overlay = if userns.is_ok() {
+        overlay_probe()
+    } else {
+        Err("needs user namespaces".into())
+    };
     checks.push(Check {
         name: "overlayfs in user namespace".into(),
         ok: overlay.is_ok(),
-        detail: overlay.map_or_else(|e| e, |()| "overlayfs mounts inside a user namespace".into()),
+        detail: overlay.map_or_else(
+            |e| e,
+            |()| "overlayfs mounts inside a user namespace".into(),
+        ),
         fix: "Linux 5.11 or later".into(),
     });
-    Report { uid, kernel, checks }
+    Report {
+        uid,
+        kernel,
+        checks,
+    }
 }
 
 fn writable(p: &Path) -> bool {
@@ -165,14 +218,38 @@ fn cgroup_checks() -> Vec<Check> {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let lines = cgroup::parse_proc_cgroup(&text);
     let mut out = Vec::new();
-    let own_v2 = lines.iter().find(|(c, _)| c.is_empty()).map(|(_, p)| p.clone());
-    let v2_root = [root.to_path_buf(), root.join("unified")].into_iter().find(|r| r.join("cgroup.controllers").exists());
+    let own_v2 = lines
+        .iter()
+        .find(|(c, _)| c.is_empty())
+        .map(|(_, p)| p.clone());
+    let v2_root = [root.to_path_buf(), root.join("unified")]
+        .into_iter()
+        .find(|r| r.join("cgroup.controllers").exists());
     let v2_detail = match (&v2_root, &own_v2) {
         (Some(r), Some(own)) => {
             let dir = cgroup::under(r, own);
             let ctrls = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-            let ok = writable(&dir) && ["memory", "cpu", "pids"].iter().all(|c| ctrls.split_whitespace().any(|x| x == *c));
-            (ok, format!("{} (controllers: {}; {})", dir.display(), if ctrls.trim().is_empty() { "none" } else { ctrls.trim() }, if writable(&dir) { "writable" } else { "not writable" }))
+            let ok = writable(&dir)
+                && ["memory", "cpu", "pids"]
+                    .iter()
+                    .all(|c| ctrls.split_whitespace().any(|x| x == *c));
+            (
+                ok,
+                format!(
+                    "{} (controllers: {}; {})",
+                    dir.display(),
+                    if ctrls.trim().is_empty() {
+                        "none"
+                    } else {
+                        ctrls.trim()
+                    },
+                    if writable(&dir) {
+                        "writable"
+                    } else {
+                        "not writable"
+                    }
+                ),
+            )
         }
         _ => (false, "not mounted".into()),
     };
@@ -180,11 +257,18 @@ fn cgroup_checks() -> Vec<Check> {
     let mut v1_parts = Vec::new();
     let mut v1_ok = true;
     for c in ["memory", "cpu", "pids"] {
-        let w = lines.iter().find(|(cs, _)| cs.iter().any(|x| x == c)).map(|(cs, p)| {
-            let single = root.join(c);
-            let base = if single.exists() { single } else { root.join(cs.join(",")) };
-            writable(&cgroup::under(&base, p))
-        });
+        let w = lines
+            .iter()
+            .find(|(cs, _)| cs.iter().any(|x| x == c))
+            .map(|(cs, p)| {
+                let single = root.join(c);
+                let base = if single.exists() {
+                    single
+                } else {
+                    root.join(cs.join(","))
+                };
+                writable(&cgroup::under(&base, p))
+            });
         let state = match (v1.has(c), w) {
             (true, Some(true)) => "writable",
             (true, _) => "not writable",
@@ -218,11 +302,26 @@ fn overlay_probe() -> Result<(), String> {
         enter_userns()?;
         // SAFETY: unshare with a flag constant.
         if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
-            return Err(format!("unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "unshare(CLONE_NEWNS): {}",
+                std::io::Error::last_os_error()
+            ));
         }
-        let opts = format!("lowerdir={},upperdir={},workdir={}", dirs[0].display(), dirs[1].display(), dirs[2].display());
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            dirs[0].display(),
+            dirs[1].display(),
+            dirs[2].display()
+        );
         let c = |s: &str| sys::cstr(s).map_err(|e| e.to_string());
-        sys::mount(Some(&c("overlay")?), &sys::cpath(&dirs[3]).map_err(|e| e.to_string())?, Some(&c("overlay")?), 0, Some(&c(&opts)?)).map_err(|e| format!("mount overlay: {e}"))
+        sys::mount(
+            Some(&c("overlay")?),
+            &sys::cpath(&dirs[3]).map_err(|e| e.to_string())?,
+            Some(&c("overlay")?),
+            0,
+            Some(&c(&opts)?),
+        )
+        .map_err(|e| format!("mount overlay: {e}"))
     });
     let _ = std::fs::remove_dir_all(&base);
     result

@@ -13,7 +13,12 @@ pub enum Failure {
     Plan(PlanError),
     /// A layer could not be applied, or setup failed. `code` is 125, or
     /// 126/127 when the command could not be executed or found.
-    Setup { layer: String, message: String, fix: String, code: u8 },
+    Setup {
+        layer: String,
+        message: String,
+        fix: String,
+        code: u8,
+    },
     Integrity(IntegrityError),
     /// The pre-check denied the command.
     Denied(Box<Decision>),
@@ -37,7 +42,12 @@ impl From<IntegrityError> for Failure {
 
 impl Failure {
     pub fn setup(layer: &str, message: impl Into<String>, fix: impl Into<String>) -> Failure {
-        Failure::Setup { layer: layer.into(), message: message.into(), fix: fix.into(), code: 125 }
+        Failure::Setup {
+            layer: layer.into(),
+            message: message.into(),
+            fix: fix.into(),
+            code: 125,
+        }
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -53,7 +63,12 @@ impl Failure {
         match self {
             Failure::Policy(e) => format!("sandboxctl: error: policy: {e}"),
             Failure::Plan(e) => format!("sandboxctl: error: policy: {e}"),
-            Failure::Setup { layer, message, fix, .. } => {
+            Failure::Setup {
+                layer,
+                message,
+                fix,
+                ..
+            } => {
                 if fix.is_empty() {
                     format!("sandboxctl: error: {layer}: {message}")
                 } else {
@@ -66,7 +81,11 @@ impl Failure {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let kind = if matches!(self, Failure::Denied(_)) { "denied" } else { "error" };
+        let kind = if matches!(self, Failure::Denied(_)) {
+            "denied"
+        } else {
+            "error"
+        };
         let mut v = serde_json::json!({
             "sandboxctl": kind,
             "exit_code": self.exit_code(),

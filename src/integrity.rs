@@ -42,52 +42,91 @@ fn hash_reader(mut r: impl Read) -> std::io::Result<String> {
 
 /// SHA-256 of the running binary, read through /proc/self/exe.
 pub fn binary_sha256() -> Result<(String, PathBuf), IntegrityError> {
-    let file = std::fs::File::open("/proc/self/exe").map_err(|e| IntegrityError(format!("cannot open own binary: {e}")))?;
+    let file = std::fs::File::open("/proc/self/exe")
+        .map_err(|e| IntegrityError(format!("cannot open own binary: {e}")))?;
     let path = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| PathBuf::from("sandboxctl"));
-    let sum = hash_reader(file).map_err(|e| IntegrityError(format!("cannot read own binary: {e}")))?;
+    let sum =
+        hash_reader(file).map_err(|e| IntegrityError(format!("cannot read own binary: {e}")))?;
     Ok((sum, path))
 }
 
 fn policy_sha256(policy: &Path) -> Result<String, IntegrityError> {
-    let file = std::fs::File::open(policy).map_err(|e| IntegrityError(format!("cannot read {}: {e}", policy.display())))?;
+    let file = std::fs::File::open(policy)
+        .map_err(|e| IntegrityError(format!("cannot read {}: {e}", policy.display())))?;
     hash_reader(file).map_err(|e| IntegrityError(format!("cannot read {}: {e}", policy.display())))
 }
 
 pub fn seal(policy: &Path) -> Result<String, IntegrityError> {
-    crate::policy::load_file(policy).map_err(|e| IntegrityError(format!("refusing to seal an invalid policy: {e}")))?;
-    let p = policy.canonicalize().map_err(|e| IntegrityError(format!("{}: {e}", policy.display())))?;
+    crate::policy::load_file(policy)
+        .map_err(|e| IntegrityError(format!("refusing to seal an invalid policy: {e}")))?;
+    let p = policy
+        .canonicalize()
+        .map_err(|e| IntegrityError(format!("{}: {e}", policy.display())))?;
     let (bin, bin_path) = binary_sha256()?;
-    let text = format!("{}  {}\n{}  {}\n", policy_sha256(&p)?, p.display(), bin, bin_path.display());
+    let text = format!(
+        "{}  {}\n{}  {}\n",
+        policy_sha256(&p)?,
+        p.display(),
+        bin,
+        bin_path.display()
+    );
     let out = manifest_path(&p);
     let tmp = manifest_path(&p).with_extension("sha256.tmp");
-    std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &out)).map_err(|e| IntegrityError(format!("cannot write {}: {e}", out.display())))?;
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &out))
+        .map_err(|e| IntegrityError(format!("cannot write {}: {e}", out.display())))?;
     Ok(format!("sealed: wrote {}", out.display()))
 }
 
 /// Check a manifest; Ok names what matched.
 pub fn verify(policy: &Path) -> Result<String, IntegrityError> {
-    let p = policy.canonicalize().map_err(|e| IntegrityError(format!("{}: {e}", policy.display())))?;
+    let p = policy
+        .canonicalize()
+        .map_err(|e| IntegrityError(format!("{}: {e}", policy.display())))?;
     let manifest = manifest_path(&p);
-    let text = std::fs::read_to_string(&manifest).map_err(|e| IntegrityError(format!("cannot read manifest {}: {e}", manifest.display())))?;
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| IntegrityError(format!("cannot read manifest {}: {e}", manifest.display())))?;
     let (bin, _) = binary_sha256()?;
     let mut checked = 0;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let (sum, name) = line.split_once("  ").ok_or_else(|| IntegrityError(format!("{}:{}: not in sha256sum format", manifest.display(), i + 1)))?;
+        let (sum, name) = line.split_once("  ").ok_or_else(|| {
+            IntegrityError(format!(
+                "{}:{}: not in sha256sum format",
+                manifest.display(),
+                i + 1
+            ))
+        })?;
         let name = Path::new(name);
-        let actual = if name == p { policy_sha256(&p)? } else if i == 1 { bin.clone() } else {
-            return Err(IntegrityError(format!("{}:{}: names an unknown file {}", manifest.display(), i + 1, name.display())));
+        let actual = if name == p {
+            policy_sha256(&p)?
+        } else if i == 1 {
+            bin.clone()
+        } else {
+            return Err(IntegrityError(format!(
+                "{}:{}: names an unknown file {}",
+                manifest.display(),
+                i + 1,
+                name.display()
+            )));
         };
         if actual != sum {
-            let what = if name == p { format!("policy {}", p.display()) } else { format!("sandboxctl binary {}", name.display()) };
+            let what = if name == p {
+                format!("policy {}", p.display())
+            } else {
+                format!("sandboxctl binary {}", name.display())
+            };
             return Err(IntegrityError(format!("{what} does not match its manifest {} (re-run `sandboxctl seal -p {}` if the change is yours)", manifest.display(), policy.display())));
         }
         checked += 1;
     }
     if checked != 2 {
-        return Err(IntegrityError(format!("manifest {} must list the policy and the binary", manifest.display())));
+        return Err(IntegrityError(format!(
+            "manifest {} must list the policy and the binary",
+            manifest.display()
+        )));
     }
     Ok(format!("verified: {} matches", manifest.display()))
 }
@@ -103,7 +142,11 @@ pub fn check_before_run(policy: &Policy, require: bool) -> Result<(), IntegrityE
     let manifest = manifest_path(path);
     if !manifest.exists() {
         if require {
-            return Err(IntegrityError(format!("no manifest {} (--require-seal); create it with `sandboxctl seal -p {}`", manifest.display(), path.display())));
+            return Err(IntegrityError(format!(
+                "no manifest {} (--require-seal); create it with `sandboxctl seal -p {}`",
+                manifest.display(),
+                path.display()
+            )));
         }
         return Ok(());
     }
@@ -111,7 +154,10 @@ pub fn check_before_run(policy: &Policy, require: bool) -> Result<(), IntegrityE
     // The policy text that was parsed must be the one that was verified.
     let now = policy_sha256(path)?;
     if now != policy.sha256 {
-        return Err(IntegrityError(format!("policy {} changed while it was being read", path.display())));
+        return Err(IntegrityError(format!(
+            "policy {} changed while it was being read",
+            path.display()
+        )));
     }
     Ok(())
 }

@@ -11,7 +11,11 @@ use sandboxctl::policy::{self, Policy};
 use sandboxctl::{host, integrity};
 
 #[derive(Parser)]
-#[command(name = "sandboxctl", version, about = "Run commands in a deny-by-default sandbox")]
+#[command(
+    name = "sandboxctl",
+    version,
+    about = "Run commands in a deny-by-default sandbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,14 +111,27 @@ fn main() -> ExitCode {
         Command::Doctor { json } => {
             let report = sandboxctl::doctor::probe();
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
             } else {
                 print!("{}", report.human());
             }
             ExitCode::from(if report.all_ok() { 0 } else { 1 })
         }
-        Command::Seal { policy } => report(integrity::seal(&policy).map(|msg| println!("{msg}")).map_err(Failure::from), false),
-        Command::Verify { policy } => report(integrity::verify(&policy).map(|msg| println!("{msg}")).map_err(Failure::from), false),
+        Command::Seal { policy } => report(
+            integrity::seal(&policy)
+                .map(|msg| println!("{msg}"))
+                .map_err(Failure::from),
+            false,
+        ),
+        Command::Verify { policy } => report(
+            integrity::verify(&policy)
+                .map(|msg| println!("{msg}"))
+                .map_err(Failure::from),
+            false,
+        ),
     }
 }
 
@@ -135,7 +152,9 @@ fn report(result: Result<(), Failure>, json: bool) -> ExitCode {
 }
 
 fn load_policy(flag: Option<&Path>) -> Result<Policy, Failure> {
-    let from_env = std::env::var_os("SANDBOXCTL_POLICY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = std::env::var_os("SANDBOXCTL_POLICY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     match flag.map(Path::to_path_buf).or(from_env) {
         Some(path) => Ok(policy::load_file(&path)?),
         None => Ok(policy::load_default()?),
@@ -145,11 +164,27 @@ fn load_policy(flag: Option<&Path>) -> Result<Policy, Failure> {
 fn workdir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
     let dir = match flag {
         Some(d) => d.to_path_buf(),
-        None => std::env::current_dir().map_err(|e| Failure::setup("workdir", format!("cannot read the current directory: {e}"), "run from an existing directory or pass -w DIR"))?,
+        None => std::env::current_dir().map_err(|e| {
+            Failure::setup(
+                "workdir",
+                format!("cannot read the current directory: {e}"),
+                "run from an existing directory or pass -w DIR",
+            )
+        })?,
     };
-    let real = dir.canonicalize().map_err(|e| Failure::setup("workdir", format!("{}: {e}", dir.display()), "pass an existing directory to -w"))?;
+    let real = dir.canonicalize().map_err(|e| {
+        Failure::setup(
+            "workdir",
+            format!("{}: {e}", dir.display()),
+            "pass an existing directory to -w",
+        )
+    })?;
     if !real.is_dir() {
-        return Err(Failure::setup("workdir", format!("{} is not a directory", real.display()), "pass a directory to -w"));
+        return Err(Failure::setup(
+            "workdir",
+            format!("{} is not a directory", real.display()),
+            "pass a directory to -w",
+        ));
     }
     Ok(real)
 }
@@ -159,7 +194,12 @@ struct Prepared {
     plan: Plan,
 }
 
-fn prepare(common: &Common, cmd: &[String], timeout: Option<u64>, protected: &[PathBuf]) -> Result<Prepared, Failure> {
+fn prepare(
+    common: &Common,
+    cmd: &[String],
+    timeout: Option<u64>,
+    protected: &[PathBuf],
+) -> Result<Prepared, Failure> {
     let policy = load_policy(common.policy.as_deref())?;
     let workdir = workdir(common.workdir.as_deref())?;
     let user = host::current_user();
@@ -182,7 +222,10 @@ fn prepare(common: &Common, cmd: &[String], timeout: Option<u64>, protected: &[P
 fn check(args: &CheckArgs) -> Result<(), Failure> {
     let Prepared { plan, .. } = prepare(&args.common, &args.cmd, None, &[])?;
     if args.common.json {
-        println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        );
     } else {
         print!("{}", plan::render::human(&plan));
     }

@@ -29,9 +29,12 @@ pub fn validate_entry(entry: &str) -> Result<(), String> {
 
 /// Entries with no `/` or with glob characters are name patterns.
 pub fn is_pattern(entry: &str) -> bool {
-    let bare = entry.trim_end_matches('/');
-    (!bare.contains('/') && bare != "." && bare != "~" && !bare.is_empty())
-        || entry.contains(['*', '?', '['])
+    (!entry.contains('/') && entry != "." && entry != "~" && !entry.is_empty()) || has_glob(entry)
+}
+
+/// Entries with glob characters can only be patterns.
+pub fn has_glob(entry: &str) -> bool {
+    entry.contains(['*', '?', '['])
 }
 
 fn check_glob(entry: &str) -> Result<(), String> {
@@ -123,7 +126,9 @@ fn match_parts(glob: &[&str], names: &[&str]) -> bool {
         None => names.is_empty(),
         Some((&"**", rest)) => (0..=names.len()).any(|skip| match_parts(rest, &names[skip..])),
         Some((first, rest)) => match names.split_first() {
-            Some((name, more)) => match_name(first.as_bytes(), name.as_bytes()) && match_parts(rest, more),
+            Some((name, more)) => {
+                match_name(first.as_bytes(), name.as_bytes()) && match_parts(rest, more)
+            }
             None => false,
         },
     }
@@ -236,10 +241,26 @@ mod tests {
 
     #[test]
     fn classifies_entries() {
-        for p in [".env", "*.pem", "**/*.pem", "/etc/ssh/*key*", "id_rsa", "a/b[12]"] {
+        for p in [
+            ".env",
+            "*.pem",
+            "**/*.pem",
+            "/etc/ssh/*key*",
+            "id_rsa",
+            "a/b[12]",
+        ] {
             assert!(is_pattern(p), "{p}");
         }
-        for p in ["/etc/shadow", "~/.ssh", "workspace/", "data/x", ".", "~", "./"] {
+        for p in [
+            "/etc/shadow",
+            "~/.ssh",
+            "workspace/",
+            "data/x",
+            ".",
+            "~",
+            "./",
+            "./src",
+        ] {
             assert!(!is_pattern(p), "{p}");
         }
     }
@@ -258,7 +279,10 @@ mod tests {
     fn expands_relative_home_and_absolute() {
         let w = Path::new("/work/proj");
         let h = Path::new("/home/u");
-        assert_eq!(expand("workspace/", w, h), PathBuf::from("/work/proj/workspace"));
+        assert_eq!(
+            expand("workspace/", w, h),
+            PathBuf::from("/work/proj/workspace")
+        );
         assert_eq!(expand(".", w, h), PathBuf::from("/work/proj"));
         assert_eq!(expand("./a/./b/", w, h), PathBuf::from("/work/proj/a/b"));
         assert_eq!(expand("~", w, h), PathBuf::from("/home/u"));

@@ -15,5 +15,7 @@ impl Running {
 }
 
 pub fn start(_listener: OwnedFd, _plan: &Plan) -> std::io::Result<Running> {
-    Err(std::io::Error::other("the egress proxy is not implemented in this build; remove network.allow entries"))
+    Err(std::io::Error::other(
+        "the egress proxy is not implemented in this build; remove network.allow entries",
+    ))
 }

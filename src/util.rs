@@ -29,5 +29,9 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 pub fn shell_join(words: &[String]) -> String {
-    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -63,7 +63,11 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<(Vec<String>, PathBuf)> {
             let _id = parts.next()?;
             let ctrls = parts.next()?;
             let path = parts.next()?;
-            let list = if ctrls.is_empty() { Vec::new() } else { ctrls.split(',').map(str::to_string).collect() };
+            let list = if ctrls.is_empty() {
+                Vec::new()
+            } else {
+                ctrls.split(',').map(str::to_string).collect()
+            };
             Some((list, PathBuf::from(path)))
         })
         .collect()
@@ -79,14 +83,22 @@ pub fn under(root: &Path, cgroup: &Path) -> PathBuf {
 pub fn detect(root: &Path, proc_cgroup: &str, limits: &Limits) -> Result<Box<dyn Backend>, String> {
     let lines = parse_proc_cgroup(proc_cgroup);
     let wanted = wanted_controllers(limits);
-    let unified = lines.iter().find(|(c, _)| c.is_empty()).map(|(_, p)| p.clone());
+    let unified = lines
+        .iter()
+        .find(|(c, _)| c.is_empty())
+        .map(|(_, p)| p.clone());
     for v2_root in [root.to_path_buf(), root.join("unified")] {
         if !v2_root.join("cgroup.controllers").exists() {
             continue;
         }
         if let Some(own) = &unified {
-            let available = std::fs::read_to_string(under(&v2_root, own).join("cgroup.controllers")).unwrap_or_default();
-            if wanted.iter().all(|w| available.split_whitespace().any(|a| a == *w)) {
+            let available =
+                std::fs::read_to_string(under(&v2_root, own).join("cgroup.controllers"))
+                    .unwrap_or_default();
+            if wanted
+                .iter()
+                .all(|w| available.split_whitespace().any(|a| a == *w))
+            {
                 return Ok(Box::new(v2::V2::new(v2_root, own.clone())));
             }
         }
@@ -121,13 +133,20 @@ pub fn wanted_controllers(limits: &Limits) -> Vec<&'static str> {
 /// Remove empty `sandboxctl-<pid>-*` cgroups whose supervisor is gone
 /// (left by a sandboxctl that was killed with SIGKILL).
 pub fn remove_stale(dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.filter_map(Result::ok) {
         let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         // SAFETY: kill with signal 0 only checks for existence.
-        let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !alive {
             let _ = std::fs::remove_dir(e.path());
         }
@@ -155,7 +174,10 @@ pub struct CgroupRun {
 
 impl CgroupRun {
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.backend.as_ref().map(|b| b.procs_files()).unwrap_or_default()
+        self.backend
+            .as_ref()
+            .map(|b| b.procs_files())
+            .unwrap_or_default()
     }
     pub fn kill(&self) {
         if let Some(b) = &self.backend {
@@ -167,7 +189,9 @@ impl CgroupRun {
     }
     /// Kill what is left, read the statistics, remove the cgroups.
     pub fn finish(&self) -> Stats {
-        let Some(b) = &self.backend else { return Stats::default() };
+        let Some(b) = &self.backend else {
+            return Stats::default();
+        };
         b.kill();
         b.stats()
     }
@@ -185,10 +209,20 @@ impl Drop for CgroupRun {
 fn always_enforced(limits: &Limits) -> Vec<LimitReport> {
     let mut r = Vec::new();
     if let Some(f) = &limits.file_size_mb {
-        r.push(LimitReport { limit: "file_size_mb".into(), value: f.value, enforced: true, how: "RLIMIT_FSIZE".into() });
+        r.push(LimitReport {
+            limit: "file_size_mb".into(),
+            value: f.value,
+            enforced: true,
+            how: "RLIMIT_FSIZE".into(),
+        });
     }
     if let Some(t) = &limits.timeout_s {
-        r.push(LimitReport { limit: "timeout_s".into(), value: t.value, enforced: true, how: "supervisor kills the whole tree".into() });
+        r.push(LimitReport {
+            limit: "timeout_s".into(),
+            value: t.value,
+            enforced: true,
+            how: "supervisor kills the whole tree".into(),
+        });
     }
     r
 }
@@ -198,39 +232,74 @@ const FIX: &str = "run as root, or start sandboxctl inside a delegated cgroup (e
 /// Create the sandbox cgroup for a plan, failing closed unless the policy
 /// says `resources.enforcement: best_effort`.
 pub fn prepare(plan: &Plan) -> Result<CgroupRun, Failure> {
-    prepare_at(plan, Path::new(DEFAULT_ROOT), &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default())
+    prepare_at(
+        plan,
+        Path::new(DEFAULT_ROOT),
+        &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    )
 }
 
 pub fn prepare_at(plan: &Plan, root: &Path, proc_cgroup: &str) -> Result<CgroupRun, Failure> {
     let limits = &plan.limits;
     let mut reports = always_enforced(limits);
     if !limits.needs_cgroup() {
-        return Ok(CgroupRun { backend: None, reports, warnings: Vec::new() });
+        return Ok(CgroupRun {
+            backend: None,
+            reports,
+            warnings: Vec::new(),
+        });
     }
     // SAFETY: getpid cannot fail.
-    let name = format!("{PREFIX}{}-{}", unsafe { libc::getpid() }, std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()));
-    let attempt = detect(root, proc_cgroup, limits).and_then(|mut b| match b.create(limits, &name) {
-        Ok(r) => Ok((b, r)),
-        Err(e) => {
-            b.remove();
-            Err(format!("cannot create a {} cgroup: {e}", b.kind()))
-        }
-    });
+    let name = format!(
+        "{PREFIX}{}-{}",
+        unsafe { libc::getpid() },
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let attempt =
+        detect(root, proc_cgroup, limits).and_then(|mut b| match b.create(limits, &name) {
+            Ok(r) => Ok((b, r)),
+            Err(e) => {
+                b.remove();
+                Err(format!("cannot create a {} cgroup: {e}", b.kind()))
+            }
+        });
     match attempt {
         Ok((b, r)) => {
             reports.extend(r);
-            Ok(CgroupRun { backend: Some(b), reports, warnings: Vec::new() })
+            Ok(CgroupRun {
+                backend: Some(b),
+                reports,
+                warnings: Vec::new(),
+            })
         }
         Err(why) if limits.enforcement == Mode::BestEffort => {
             let mut lost = Vec::new();
-            for (name, l) in [("max_memory_mb", &limits.memory_mb), ("max_cpu_percent", &limits.cpu_percent), ("max_processes", &limits.processes)] {
+            for (name, l) in [
+                ("max_memory_mb", &limits.memory_mb),
+                ("max_cpu_percent", &limits.cpu_percent),
+                ("max_processes", &limits.processes),
+            ] {
                 if let Some(l) = l {
                     lost.push(name.to_string());
-                    reports.push(LimitReport { limit: name.into(), value: l.value, enforced: false, how: why.clone() });
+                    reports.push(LimitReport {
+                        limit: name.into(),
+                        value: l.value,
+                        enforced: false,
+                        how: why.clone(),
+                    });
                 }
             }
-            let warning = format!("resource limits NOT enforced ({}): {why} (resources.enforcement: best_effort)", lost.join(", "));
-            Ok(CgroupRun { backend: None, reports, warnings: vec![warning] })
+            let warning = format!(
+                "resource limits NOT enforced ({}): {why} (resources.enforcement: best_effort)",
+                lost.join(", ")
+            );
+            Ok(CgroupRun {
+                backend: None,
+                reports,
+                warnings: vec![warning],
+            })
         }
         Err(why) => Err(Failure::setup("resources", why, FIX)),
     }

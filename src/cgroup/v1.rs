@@ -21,19 +21,27 @@ impl V1 {
         let mut mounts = Vec::new();
         for (ctrls, path) in proc_cgroup {
             for c in ctrls {
-                if !["memory", "cpu", "pids"].contains(&c.as_str()) {
+                if !["memory", "cpu", "pids", "cpuacct"].contains(&c.as_str()) {
                     continue;
                 }
                 // Mounted as /sys/fs/cgroup/memory or /sys/fs/cgroup/cpu,cpuacct.
                 let joined = root.join(ctrls.join(","));
                 let single = root.join(c);
-                let dir = if single.join("cgroup.procs").exists() { single } else { joined };
+                let dir = if single.join("cgroup.procs").exists() {
+                    single
+                } else {
+                    joined
+                };
                 if dir.join("cgroup.procs").exists() {
                     mounts.push((c.clone(), dir, path.clone()));
                 }
             }
         }
-        V1 { root, mounts, created: Vec::new() }
+        V1 {
+            root,
+            mounts,
+            created: Vec::new(),
+        }
     }
 
     pub fn has(&self, controller: &str) -> bool {
@@ -41,7 +49,10 @@ impl V1 {
     }
 
     fn dir_for(&self, controller: &str) -> Option<&PathBuf> {
-        self.created.iter().find(|(c, _)| c == controller).map(|(_, d)| d)
+        self.created
+            .iter()
+            .find(|(c, _)| c == controller)
+            .map(|(_, d)| d)
     }
 
     pub fn root(&self) -> &Path {
@@ -66,7 +77,9 @@ impl Backend for V1 {
     }
 
     fn create(&mut self, limits: &Limits, name: &str) -> io::Result<Vec<LimitReport>> {
-        let wanted = super::wanted_controllers(limits);
+        let mut wanted = super::wanted_controllers(limits);
+        // cpuacct is not a limit; joined when present, for CPU time.
+        wanted.push("cpuacct");
         for (c, mount, own) in &self.mounts {
             if !wanted.contains(&c.as_str()) || self.created.iter().any(|(cc, _)| cc == c) {
                 continue;
@@ -74,7 +87,12 @@ impl Backend for V1 {
             let base = under(mount, own);
             super::remove_stale(&base);
             let dir = base.join(name);
-            std::fs::create_dir(&dir)?;
+            if let Err(e) = std::fs::create_dir(&dir) {
+                if c == "cpuacct" {
+                    continue; // accounting only: not worth refusing for
+                }
+                return Err(e);
+            }
             self.created.push((c.clone(), dir));
         }
         let mut r = Vec::new();
@@ -90,29 +108,50 @@ impl Backend for V1 {
                 let _ = std::fs::write(d.join("memory.swappiness"), "0");
                 "cgroup v1 memory.limit_in_bytes, memory.swappiness=0"
             };
-            r.push(LimitReport { limit: "max_memory_mb".into(), value: m.value, enforced: true, how: how.into() });
+            r.push(LimitReport {
+                limit: "max_memory_mb".into(),
+                value: m.value,
+                enforced: true,
+                how: how.into(),
+            });
         }
         if let (Some(c), Some(d)) = (&limits.cpu_percent, self.dir_for("cpu")) {
             std::fs::write(d.join("cpu.cfs_period_us"), "100000")?;
             std::fs::write(d.join("cpu.cfs_quota_us"), (c.value * 1000).to_string())?;
-            r.push(LimitReport { limit: "max_cpu_percent".into(), value: c.value, enforced: true, how: "cgroup v1 cpu.cfs_quota_us".into() });
+            r.push(LimitReport {
+                limit: "max_cpu_percent".into(),
+                value: c.value,
+                enforced: true,
+                how: "cgroup v1 cpu.cfs_quota_us".into(),
+            });
         }
         if let (Some(p), Some(d)) = (&limits.processes, self.dir_for("pids")) {
             std::fs::write(d.join("pids.max"), (p.value + OWN_PROCESSES).to_string())?;
-            r.push(LimitReport { limit: "max_processes".into(), value: p.value, enforced: true, how: "cgroup v1 pids.max".into() });
+            r.push(LimitReport {
+                limit: "max_processes".into(),
+                value: p.value,
+                enforced: true,
+                how: "cgroup v1 pids.max".into(),
+            });
         }
         Ok(r)
     }
 
     fn procs_files(&self) -> Vec<PathBuf> {
-        self.created.iter().map(|(_, d)| d.join("cgroup.procs")).collect()
+        self.created
+            .iter()
+            .map(|(_, d)| d.join("cgroup.procs"))
+            .collect()
     }
 
     fn kill(&self) {
         for _ in 0..3 {
             let mut any = false;
             for (_, d) in &self.created {
-                for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+                for pid in std::fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                {
                     if let Ok(pid) = pid.trim().parse::<i32>() {
                         any = true;
                         // SAFETY: the pid is in our sandbox's cgroup.
@@ -131,9 +170,19 @@ impl Backend for V1 {
         let mem = self.dir_for("memory");
         Stats {
             peak_memory_bytes: mem.and_then(|d| read_u64(&d.join("memory.max_usage_in_bytes"))),
-            oom_killed: mem.and_then(|d| keyed(&d.join("memory.oom_control"), "oom_kill ")).unwrap_or(0) > 0,
-            pids_limited: self.dir_for("pids").and_then(|d| keyed(&d.join("pids.events"), "max ")).unwrap_or(0) > 0,
-            cpu_usec: None,
+            oom_killed: mem
+                .and_then(|d| keyed(&d.join("memory.oom_control"), "oom_kill "))
+                .unwrap_or(0)
+                > 0,
+            pids_limited: self
+                .dir_for("pids")
+                .and_then(|d| keyed(&d.join("pids.events"), "max "))
+                .unwrap_or(0)
+                > 0,
+            cpu_usec: self
+                .dir_for("cpuacct")
+                .and_then(|d| read_u64(&d.join("cpuacct.usage")))
+                .map(|ns| ns / 1000),
         }
     }
 

@@ -22,7 +22,12 @@ pub struct V2 {
 
 impl V2 {
     pub fn new(root: PathBuf, own: PathBuf) -> V2 {
-        V2 { root, own, dir: None, moved_to: None }
+        V2 {
+            root,
+            own,
+            dir: None,
+            moved_to: None,
+        }
     }
 
     fn base(&self) -> PathBuf {
@@ -39,11 +44,19 @@ impl V2 {
 
     fn enable(&mut self, base: &Path, wanted: &[&str], name: &str) -> io::Result<()> {
         let have = Self::enabled(base);
-        let missing: Vec<&str> = wanted.iter().copied().filter(|w| !have.iter().any(|h| h == w)).collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|w| !have.iter().any(|h| h == w))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
-        let line = missing.iter().map(|m| format!("+{m}")).collect::<Vec<_>>().join(" ");
+        let line = missing
+            .iter()
+            .map(|m| format!("+{m}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         match std::fs::write(base.join("cgroup.subtree_control"), &line) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
@@ -81,15 +94,30 @@ impl Backend for V2 {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {} // kernel without swap accounting: no swap to stretch into
                 Err(e) => return Err(e),
             }
-            r.push(LimitReport { limit: "max_memory_mb".into(), value: m.value, enforced: true, how: "cgroup v2 memory.max, memory.swap.max=0".into() });
+            r.push(LimitReport {
+                limit: "max_memory_mb".into(),
+                value: m.value,
+                enforced: true,
+                how: "cgroup v2 memory.max, memory.swap.max=0".into(),
+            });
         }
         if let Some(c) = &limits.cpu_percent {
             std::fs::write(dir.join("cpu.max"), format!("{} 100000", c.value * 1000))?;
-            r.push(LimitReport { limit: "max_cpu_percent".into(), value: c.value, enforced: true, how: "cgroup v2 cpu.max".into() });
+            r.push(LimitReport {
+                limit: "max_cpu_percent".into(),
+                value: c.value,
+                enforced: true,
+                how: "cgroup v2 cpu.max".into(),
+            });
         }
         if let Some(p) = &limits.processes {
             std::fs::write(dir.join("pids.max"), (p.value + OWN_PROCESSES).to_string())?;
-            r.push(LimitReport { limit: "max_processes".into(), value: p.value, enforced: true, how: "cgroup v2 pids.max".into() });
+            r.push(LimitReport {
+                limit: "max_processes".into(),
+                value: p.value,
+                enforced: true,
+                how: "cgroup v2 pids.max".into(),
+            });
         }
         Ok(r)
     }
@@ -105,7 +133,9 @@ impl Backend for V2 {
     }
 
     fn stats(&self) -> Stats {
-        let Some(d) = &self.dir else { return Stats::default() };
+        let Some(d) = &self.dir else {
+            return Stats::default();
+        };
         Stats {
             peak_memory_bytes: read_u64(&d.join("memory.peak")),
             oom_killed: keyed(&d.join("memory.events"), "oom_kill ").unwrap_or(0) > 0,

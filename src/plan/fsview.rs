@@ -148,8 +148,10 @@ pub mod fake {
         }
         pub fn link(&mut self, path: &str, target: &str) -> &mut Self {
             self.parents(Path::new(path));
-            self.entries
-                .insert(PathBuf::from(path), (Kind::Symlink, Some(PathBuf::from(target))));
+            self.entries.insert(
+                PathBuf::from(path),
+                (Kind::Symlink, Some(PathBuf::from(target))),
+            );
             self
         }
     }

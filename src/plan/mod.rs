@@ -324,11 +324,12 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
     ] {
         for entry in list {
             let origin = Origin::policy(policy, entry, key);
-            if paths::is_pattern(&entry.value) {
+            // A bare name here is a workdir-relative path; only globs are refused.
+            if paths::has_glob(&entry.value) {
                 return Err(PlanError {
                     origin,
                     message: format!(
-                        "`{}` is a name pattern; `{key}` takes paths (patterns belong in filesystem.blocked)",
+                        "`{}` is a glob; `{key}` takes paths (patterns belong in filesystem.blocked)",
                         entry.value
                     ),
                 });
@@ -359,7 +360,10 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         }
     }
     for secret in ETC_SECRETS {
-        globs.push((secret.to_string(), Origin::builtin("/etc secrets are masked")));
+        globs.push((
+            secret.to_string(),
+            Origin::builtin("/etc secrets are masked"),
+        ));
     }
 
     // 2. The host trees that will be visible, for the pattern scan.
@@ -387,16 +391,31 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         if fs.kind(&t.path) == Some(Kind::Dir) {
             scan_roots.push((t.path.clone(), t.want == Want::Rw));
         } else {
-            scan.visit_file(&t.path, fs.kind(&t.path).unwrap_or(Kind::Other), t.want == Want::Rw);
+            scan.visit_file(
+                &t.path,
+                fs.kind(&t.path).unwrap_or(Kind::Other),
+                t.want == Want::Rw,
+            );
         }
     }
-    // System trees are scanned only for absolute patterns aimed at them
-    // (the /etc secrets); a `**` pattern does not walk /usr at every start.
-    for (glob, _) in &globs {
-        if let Some(root) = paths::glob_root(glob) {
-            if SYSTEM_BASE.iter().any(|b| root.starts_with(b)) && fs.kind(&root) == Some(Kind::Dir) {
-                scan_roots.push((root, false));
+    // System trees are never walked for `**` patterns (that would mask
+    // every CA certificate as `*.pem`): only absolute patterns aimed at
+    // them are checked, literal ones directly and globs from their root.
+    let mut system_globs: Vec<(String, Origin)> = Vec::new();
+    for (glob, origin) in &globs {
+        let Some(root) = paths::glob_root(glob) else {
+            continue;
+        };
+        if !SYSTEM_BASE.iter().any(|b| root.starts_with(b)) {
+            continue;
+        }
+        if !paths::has_glob(glob) {
+            let p = PathBuf::from(glob);
+            if let Some(kind) = fs.kind(&p) {
+                scan.masks.push((p, kind, origin.clone()));
             }
+        } else {
+            system_globs.push((glob.clone(), origin.clone()));
         }
     }
     scan_roots.sort();
@@ -413,6 +432,27 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
             message,
         })?;
     }
+    let mut system_scan = Scan {
+        fs,
+        globs: &system_globs,
+        masks: Vec::new(),
+        protect: Vec::new(),
+        visited: 0,
+    };
+    let mut system_roots: Vec<PathBuf> = system_globs
+        .iter()
+        .filter_map(|(g, _)| paths::glob_root(g))
+        .filter(|r| fs.kind(r) == Some(Kind::Dir))
+        .collect();
+    system_roots.sort();
+    system_roots.dedup();
+    for root in &system_roots {
+        system_scan.walk(root, false).map_err(|message| PlanError {
+            origin: Origin::builtin("name-pattern scan"),
+            message,
+        })?;
+    }
+    scan.masks.append(&mut system_scan.masks);
     for (path, kind, origin) in std::mem::take(&mut scan.masks) {
         let target = if kind == Kind::Symlink {
             match fsview::resolve(fs, &path) {
@@ -431,31 +471,57 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         let p = Path::new(base);
         let origin = Origin::builtin("system base, read-only");
         match fs.kind(p) {
-            Some(Kind::Dir) => mounts.push(Mount { path: p.into(), op: MountOp::BindRo, origin }),
+            Some(Kind::Dir) => mounts.push(Mount {
+                path: p.into(),
+                op: MountOp::BindRo,
+                origin,
+            }),
             Some(Kind::Symlink) => {
                 if let Some(target) = fs.read_link(p) {
-                    mounts.push(Mount { path: p.into(), op: MountOp::Symlink { target }, origin });
+                    mounts.push(Mount {
+                        path: p.into(),
+                        op: MountOp::Symlink { target },
+                        origin,
+                    });
                 }
             }
             _ => {}
         }
     }
     let proc_origin = Origin::builtin("own /proc for the pid namespace");
-    mounts.push(Mount { path: "/proc".into(), op: MountOp::Proc, origin: proc_origin.clone() });
+    mounts.push(Mount {
+        path: "/proc".into(),
+        op: MountOp::Proc,
+        origin: proc_origin.clone(),
+    });
     for p in PROC_READONLY {
-        mounts.push(Mount { path: p.into(), op: MountOp::ReadOnly, origin: proc_origin.clone() });
+        mounts.push(Mount {
+            path: p.into(),
+            op: MountOp::ReadOnly,
+            origin: proc_origin.clone(),
+        });
     }
     for p in PROC_MASKED {
         // Whether each is a file or a directory depends on the kernel; the
         // executor masks what it finds.
-        mounts.push(Mount { path: p.into(), op: MountOp::MaskFile, origin: proc_origin.clone() });
+        mounts.push(Mount {
+            path: p.into(),
+            op: MountOp::MaskFile,
+            origin: proc_origin.clone(),
+        });
     }
-    mounts.push(Mount { path: "/dev".into(), op: MountOp::Dev, origin: Origin::builtin("minimal /dev") });
+    mounts.push(Mount {
+        path: "/dev".into(),
+        op: MountOp::Dev,
+        origin: Origin::builtin("minimal /dev"),
+    });
 
     let limits = limits(inv)?;
     mounts.push(Mount {
         path: "/tmp".into(),
-        op: MountOp::Tmpfs { size_mb: limits.tmp_size_mb },
+        op: MountOp::Tmpfs {
+            size_mb: limits.tmp_size_mb,
+        },
         origin: Origin::builtin("private, size-limited /tmp"),
     });
     let home_visible = trees.iter().any(|t| home.starts_with(&t.path));
@@ -463,7 +529,9 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
     if private_home {
         mounts.push(Mount {
             path: home.to_path_buf(),
-            op: MountOp::Tmpfs { size_mb: limits.tmp_size_mb },
+            op: MountOp::Tmpfs {
+                size_mb: limits.tmp_size_mb,
+            },
             origin: Origin::builtin("private, empty home directory"),
         });
     }
@@ -479,17 +547,29 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         }
         if is_blocked(&t.path) {
             notes.push(Note {
-                message: format!("{} lies in a blocked path; it stays hidden", t.path.display()),
+                message: format!(
+                    "{} lies in a blocked path; it stays hidden",
+                    t.path.display()
+                ),
                 origin: t.origin.clone(),
             });
             continue;
         }
-        let op = if t.want == Want::Rw { MountOp::BindRw } else { MountOp::BindRo };
-        mounts.push(Mount { path: t.path.clone(), op, origin: t.origin.clone() });
+        let op = if t.want == Want::Rw {
+            MountOp::BindRw
+        } else {
+            MountOp::BindRo
+        };
+        mounts.push(Mount {
+            path: t.path.clone(),
+            op,
+            origin: t.origin.clone(),
+        });
     }
 
-    let within_visible = |p: &Path| trees.iter().any(|t| p.starts_with(&t.path))
-        || visible.iter().any(|v| p.starts_with(v));
+    let within_visible = |p: &Path| {
+        trees.iter().any(|t| p.starts_with(&t.path)) || visible.iter().any(|v| p.starts_with(v))
+    };
     let within_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w));
 
     // Later-exec places and the files sandboxctl itself trusts.
@@ -501,7 +581,11 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
     }
     for f in own_files {
         if within_writable(&f) && fs.kind(&f).is_some() {
-            protect.push((f, MountOp::ReadOnly, Origin::builtin("sandboxctl's own files are read-only inside")));
+            protect.push((
+                f,
+                MountOp::ReadOnly,
+                Origin::builtin("sandboxctl's own files are read-only inside"),
+            ));
         }
     }
     for (path, op, origin) in protect {
@@ -523,7 +607,11 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
             Some(_) => MountOp::MaskFile,
             None => continue,
         };
-        mounts.push(Mount { path: path.clone(), op, origin: origin.clone() });
+        mounts.push(Mount {
+            path: path.clone(),
+            op,
+            origin: origin.clone(),
+        });
     }
     // Parents before children; the order among equals is the order above.
     mounts.sort_by_key(|m| m.path.components().count());
@@ -543,7 +631,11 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
             MountOp::Dev => FsAccess::Device,
             _ => continue,
         };
-        rules.push(LandlockRule { path: m.path.clone(), access, origin: m.origin.clone() });
+        rules.push(LandlockRule {
+            path: m.path.clone(),
+            access,
+            origin: m.origin.clone(),
+        });
     }
     rules.push(LandlockRule {
         path: "/dev/shm".into(),
@@ -556,7 +648,10 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         allow: policy
             .network_allow
             .iter()
-            .map(|r| ProxyRule { rule: r.value.clone(), origin: Origin::policy(policy, r, "network.allow") })
+            .map(|r| ProxyRule {
+                rule: r.value.clone(),
+                origin: Origin::policy(policy, r, "network.allow"),
+            })
             .collect(),
     };
     let landlock = LandlockPlan {
@@ -591,6 +686,36 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
     })
 }
 
+/// Landlock rules for running without a mount namespace: only what the
+/// plan binds from the host (the private /tmp and home would be the host's
+/// own), read-only /proc, and the individual harmless devices.
+pub fn host_landlock(plan: &Plan) -> LandlockPlan {
+    let mut rules: Vec<LandlockRule> =
+        plan.landlock
+            .rules
+            .iter()
+            .filter(|r| {
+                r.path == Path::new("/proc")
+                    || r.path == Path::new("/")
+                    || plan.mounts.iter().any(|m| {
+                        m.path == r.path && matches!(m.op, MountOp::BindRo | MountOp::BindRw)
+                    })
+            })
+            .cloned()
+            .collect();
+    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+        rules.push(LandlockRule {
+            path: Path::new("/dev").join(dev),
+            access: FsAccess::Device,
+            origin: Origin::builtin("minimal /dev (host devices, without namespaces)"),
+        });
+    }
+    LandlockPlan {
+        rules,
+        ..plan.landlock.clone()
+    }
+}
+
 /// Resolve a `writable`/`readonly` entry: its base (workdir, home, `/`) may
 /// be reached through symlinks, but nothing below it may be one, so a link
 /// planted by an earlier run cannot redirect a mount.
@@ -601,7 +726,10 @@ fn listed_path(
     home: &Path,
     origin: &Origin,
 ) -> Result<PathBuf, PlanError> {
-    let fail = |message: String| PlanError { origin: origin.clone(), message };
+    let fail = |message: String| PlanError {
+        origin: origin.clone(),
+        message,
+    };
     let base = paths::base_of(entry, workdir, home);
     let base_real = fsview::resolve(fs, base)
         .ok_or_else(|| fail(format!("{} does not exist", base.display())))?;
@@ -635,13 +763,20 @@ fn listed_path(
 }
 
 fn check_listable(path: &Path, origin: &Origin) -> Result<(), PlanError> {
-    let fail = |message: String| Err(PlanError { origin: origin.clone(), message });
+    let fail = |message: String| {
+        Err(PlanError {
+            origin: origin.clone(),
+            message,
+        })
+    };
     if path == Path::new("/") {
         return fail("`/` cannot be listed: it would expose /sys, /run and every home; list the directories the command needs".into());
     }
     for own in ["/proc", "/dev"] {
         if path.starts_with(own) {
-            return fail(format!("{own} is provided by sandboxctl and cannot be listed"));
+            return fail(format!(
+                "{own} is provided by sandboxctl and cannot be listed"
+            ));
         }
     }
     Ok(())
@@ -666,14 +801,19 @@ impl Scan<'_> {
         if !in_writable {
             return;
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let origin = || Origin::builtin("runs code outside the sandbox later: read-only inside");
         match (name, kind) {
             (".git", Kind::Dir) => {
                 let hooks = path.join("hooks");
                 match self.fs.kind(&hooks) {
                     Some(Kind::Dir) => self.protect.push((hooks, MountOp::ReadOnly, origin())),
-                    None => self.protect.push((hooks, MountOp::CreateDirReadOnly, origin())),
+                    None => self
+                        .protect
+                        .push((hooks, MountOp::CreateDirReadOnly, origin())),
                     _ => {}
                 }
                 let config = path.join("config");
@@ -682,7 +822,8 @@ impl Scan<'_> {
                 }
             }
             (".envrc", _) | (".vscode", _) if kind != Kind::Symlink => {
-                self.protect.push((path.to_path_buf(), MountOp::ReadOnly, origin()));
+                self.protect
+                    .push((path.to_path_buf(), MountOp::ReadOnly, origin()));
             }
             _ => {}
         }
@@ -720,13 +861,20 @@ fn limits(inv: &Invocation<'_>) -> Result<Limits, PlanError> {
         })
     };
     let timeout_s = match inv.timeout_override {
-        Some(t) if t == 0 => {
+        Some(0) => {
             return Err(PlanError {
-                origin: Origin::CommandLine { flag: "--timeout".into() },
+                origin: Origin::CommandLine {
+                    flag: "--timeout".into(),
+                },
                 message: "--timeout must be at least 1 second".into(),
             })
         }
-        Some(t) => Some(Limit { value: t, origin: Origin::CommandLine { flag: "--timeout".into() } }),
+        Some(t) => Some(Limit {
+            value: t,
+            origin: Origin::CommandLine {
+                flag: "--timeout".into(),
+            },
+        }),
         None => from(&r.timeout_s, "timeout_s"),
     };
     let memory_mb = from(&r.max_memory_mb, "max_memory_mb");
@@ -749,14 +897,22 @@ fn limits(inv: &Invocation<'_>) -> Result<Limits, PlanError> {
 /// The scrubbed environment (DESIGN.md 2.5).
 fn environment(inv: &Invocation<'_>, network: &NetworkPlan) -> Vec<EnvVar> {
     let policy = inv.policy;
-    let host = |name: &str| inv.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let host = |name: &str| {
+        inv.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let builtin = |name: &str, value: String| EnvVar {
         name: name.into(),
         value,
         origin: Origin::builtin("sandbox environment"),
     };
     let mut env = vec![
-        builtin("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        builtin(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
         builtin("HOME", inv.user.home.display().to_string()),
         builtin("USER", inv.user.name.clone()),
         builtin("LOGNAME", inv.user.name.clone()),
@@ -766,7 +922,11 @@ fn environment(inv: &Invocation<'_>, network: &NetworkPlan) -> Vec<EnvVar> {
     if let Some(port) = network.proxy_port {
         let url = format!("http://127.0.0.1:{port}");
         for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-            env.push(EnvVar { name: name.into(), value: url.clone(), origin: Origin::builtin("egress proxy") });
+            env.push(EnvVar {
+                name: name.into(),
+                value: url.clone(),
+                origin: Origin::builtin("egress proxy"),
+            });
         }
         for name in ["ALL_PROXY", "all_proxy"] {
             env.push(EnvVar {
@@ -776,12 +936,20 @@ fn environment(inv: &Invocation<'_>, network: &NetworkPlan) -> Vec<EnvVar> {
             });
         }
         for name in ["NO_PROXY", "no_proxy"] {
-            env.push(EnvVar { name: name.into(), value: "localhost,127.0.0.1".into(), origin: Origin::builtin("egress proxy") });
+            env.push(EnvVar {
+                name: name.into(),
+                value: "localhost,127.0.0.1".into(),
+                origin: Origin::builtin("egress proxy"),
+            });
         }
     }
     let mut set = |name: &str, value: String, origin: Origin| {
         env.retain(|v| v.name != name);
-        env.push(EnvVar { name: name.into(), value, origin });
+        env.push(EnvVar {
+            name: name.into(),
+            value,
+            origin,
+        });
     };
     for allow in &policy.env_allow {
         let origin = Origin::policy(policy, allow, "env.allow");
@@ -796,7 +964,11 @@ fn environment(inv: &Invocation<'_>, network: &NetworkPlan) -> Vec<EnvVar> {
         }
     }
     for (name, value) in &policy.env_set {
-        set(&name.value, value.clone(), Origin::policy(policy, name, "env.set"));
+        set(
+            &name.value,
+            value.clone(),
+            Origin::policy(policy, name, "env.set"),
+        );
     }
     env
 }

@@ -14,11 +14,26 @@ fn mode(m: Mode) -> &'static str {
 
 pub fn human(plan: &Plan) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "policy:    {} (sha256 {})", plan.policy_name, plan.policy_sha256);
+    let _ = writeln!(
+        o,
+        "policy:    {} (sha256 {})",
+        plan.policy_name, plan.policy_sha256
+    );
     let _ = writeln!(o, "isolation: {}", mode(plan.isolation));
     let _ = writeln!(o, "workdir:   {}", plan.workdir.display());
-    let _ = writeln!(o, "user:      {} (uid {}, gid {}), home {}", plan.user.name, plan.user.uid, plan.user.gid, plan.user.home.display());
-    let _ = writeln!(o, "namespaces: user, mount, pid, network, ipc, uts, cgroup; hostname {}", plan.hostname);
+    let _ = writeln!(
+        o,
+        "user:      {} (uid {}, gid {}), home {}",
+        plan.user.name,
+        plan.user.uid,
+        plan.user.gid,
+        plan.user.home.display()
+    );
+    let _ = writeln!(
+        o,
+        "namespaces: user, mount, pid, network, ipc, uts, cgroup; hostname {}",
+        plan.hostname
+    );
 
     let _ = writeln!(o, "\nmounts (in order):");
     for m in &plan.mounts {
@@ -45,22 +60,54 @@ pub fn human(plan: &Plan) -> String {
             FsAccess::Device => "device read+write+ioctl",
             FsAccess::ReadOnly => "read",
         };
-        let _ = writeln!(o, "  {:<40} {:<26} [{}]", r.path.display(), access, r.origin);
+        let _ = writeln!(
+            o,
+            "  {:<40} {:<26} [{}]",
+            r.path.display(),
+            access,
+            r.origin
+        );
     }
     let ports = if plan.landlock.tcp_connect.is_empty() {
         "none".to_string()
     } else {
-        plan.landlock.tcp_connect.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        plan.landlock
+            .tcp_connect
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let _ = writeln!(o, "  tcp connect: {ports}; abstract unix sockets and signals scoped to the sandbox");
+    let _ = writeln!(
+        o,
+        "  tcp connect: {ports}; abstract unix sockets and signals scoped to the sandbox"
+    );
 
-    let _ = writeln!(o, "\nseccomp (default allow; x32 numbers ENOSYS; foreign architectures killed):");
+    let _ = writeln!(
+        o,
+        "\nseccomp (default allow; x32 numbers ENOSYS; foreign architectures killed):"
+    );
     for r in &plan.seccomp {
-        let cond = if r.when.is_empty() { String::new() } else { " when args match".to_string() };
-        let _ = writeln!(o, "  {:<20} {:<7}{} [{}]", r.syscall, format!("{:?}", r.action).to_uppercase(), cond, r.reason);
+        let cond = if r.when.is_empty() {
+            String::new()
+        } else {
+            " when args match".to_string()
+        };
+        let _ = writeln!(
+            o,
+            "  {:<20} {:<7}{} [{}]",
+            r.syscall,
+            format!("{:?}", r.action).to_uppercase(),
+            cond,
+            r.reason
+        );
     }
 
-    let _ = writeln!(o, "\nlimits (enforcement {}):", mode(plan.limits.enforcement));
+    let _ = writeln!(
+        o,
+        "\nlimits (enforcement {}):",
+        mode(plan.limits.enforcement)
+    );
     let show = |name: &str, l: &Option<super::Limit>, unit: &str, o: &mut String| {
         let _ = match l {
             Some(l) => writeln!(o, "  {name:<14} {}{unit} [{}]", l.value, l.origin),
@@ -79,7 +126,11 @@ pub fn human(plan: &Plan) -> String {
     if plan.network.allow.is_empty() {
         let _ = writeln!(o, "  loopback only; no proxy, nothing leaves the sandbox");
     } else {
-        let _ = writeln!(o, "  egress proxy on 127.0.0.1:{} inside; allowed:", plan.network.proxy_port.unwrap_or_default());
+        let _ = writeln!(
+            o,
+            "  egress proxy on 127.0.0.1:{} inside; allowed:",
+            plan.network.proxy_port.unwrap_or_default()
+        );
         for r in &plan.network.allow {
             let _ = writeln!(o, "    {} [{}]", r.rule.describe(), r.origin);
         }

@@ -100,46 +100,165 @@ pub fn rules() -> Vec<SeccompRule> {
     let mut r = Vec::new();
     let groups: &[(&[&str], SeccompAction, &str)] = &[
         (&["setns"], Eperm, "joining other namespaces"),
-        (&["clone3"], Enosys, "clone3 flags live in memory seccomp cannot read; libc falls back to clone"),
         (
-            &["mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick", "open_tree", "move_mount", "mount_setattr"],
+            &["clone3"],
+            Enosys,
+            "clone3 flags live in memory seccomp cannot read; libc falls back to clone",
+        ),
+        (
+            &[
+                "mount",
+                "umount2",
+                "pivot_root",
+                "chroot",
+                "fsopen",
+                "fsconfig",
+                "fsmount",
+                "fspick",
+                "open_tree",
+                "move_mount",
+                "mount_setattr",
+            ],
             Eperm,
             "changing the mount view",
         ),
-        (&["ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "process_madvise"], Eperm, "reaching into other processes"),
-        (&["bpf", "perf_event_open", "userfaultfd"], Eperm, "kernel attack surface (CVE-rich interfaces)"),
-        (&["add_key", "request_key", "keyctl"], Eperm, "kernel keyrings are not namespaced"),
-        (&["init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load"], Eperm, "kernel modules and kexec"),
-        (&["io_uring_setup", "io_uring_enter", "io_uring_register"], Enosys, "io_uring bypasses seccomp for the operations it queues"),
-        (&["open_by_handle_at"], Eperm, "escapes the mount view by file handle (the 'shocker' attack)"),
-        (&["reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "vhangup", "iopl", "ioperm", "uselib", "syslog", "lookup_dcookie", "nfsservctl", "fanotify_init"], Eperm, "host administration"),
-        (&["clock_settime", "clock_adjtime", "settimeofday", "adjtimex"], Eperm, "setting the host clock"),
+        (
+            &[
+                "ptrace",
+                "process_vm_readv",
+                "process_vm_writev",
+                "kcmp",
+                "pidfd_getfd",
+                "process_madvise",
+            ],
+            Eperm,
+            "reaching into other processes",
+        ),
+        (
+            &["bpf", "perf_event_open", "userfaultfd"],
+            Eperm,
+            "kernel attack surface (CVE-rich interfaces)",
+        ),
+        (
+            &["add_key", "request_key", "keyctl"],
+            Eperm,
+            "kernel keyrings are not namespaced",
+        ),
+        (
+            &[
+                "init_module",
+                "finit_module",
+                "delete_module",
+                "kexec_load",
+                "kexec_file_load",
+            ],
+            Eperm,
+            "kernel modules and kexec",
+        ),
+        (
+            &["io_uring_setup", "io_uring_enter", "io_uring_register"],
+            Enosys,
+            "io_uring bypasses seccomp for the operations it queues",
+        ),
+        (
+            &["open_by_handle_at"],
+            Eperm,
+            "escapes the mount view by file handle (the 'shocker' attack)",
+        ),
+        (
+            &[
+                "reboot",
+                "swapon",
+                "swapoff",
+                "acct",
+                "quotactl",
+                "quotactl_fd",
+                "vhangup",
+                "iopl",
+                "ioperm",
+                "uselib",
+                "syslog",
+                "lookup_dcookie",
+                "nfsservctl",
+                "fanotify_init",
+            ],
+            Eperm,
+            "host administration",
+        ),
+        (
+            &["clock_settime", "clock_adjtime", "settimeofday", "adjtimex"],
+            Eperm,
+            "setting the host clock",
+        ),
     ];
     for (names, action, reason) in groups {
         for name in *names {
             r.push(always(name, *action, reason));
         }
     }
-    r.push(when("clone", vec![SeccompArg::AnyBits { index: 0, mask: CLONE_NS_FLAGS }], "creating namespaces"));
-    r.push(when("unshare", vec![SeccompArg::AnyBits { index: 0, mask: UNSHARE_NS_FLAGS }], "creating namespaces"));
+    r.push(when(
+        "clone",
+        vec![SeccompArg::AnyBits {
+            index: 0,
+            mask: CLONE_NS_FLAGS,
+        }],
+        "creating namespaces",
+    ));
+    r.push(when(
+        "unshare",
+        vec![SeccompArg::AnyBits {
+            index: 0,
+            mask: UNSHARE_NS_FLAGS,
+        }],
+        "creating namespaces",
+    ));
     for (name, index) in [("mknod", 1u8), ("mknodat", 2u8)] {
         for kind in [S_IFCHR, S_IFBLK] {
-            r.push(when(name, vec![SeccompArg::MaskedEq { index, mask: S_IFMT, value: kind }], "creating device nodes"));
+            r.push(when(
+                name,
+                vec![SeccompArg::MaskedEq {
+                    index,
+                    mask: S_IFMT,
+                    value: kind,
+                }],
+                "creating device nodes",
+            ));
         }
     }
-    for (req, what) in [(TIOCSTI, "TIOCSTI pushes input into a terminal"), (TIOCLINUX, "TIOCLINUX can read and inject console input")] {
-        r.push(when("ioctl", vec![SeccompArg::MaskedEq { index: 1, mask: u32::MAX, value: req }], what));
+    for (req, what) in [
+        (TIOCSTI, "TIOCSTI pushes input into a terminal"),
+        (TIOCLINUX, "TIOCLINUX can read and inject console input"),
+    ] {
+        r.push(when(
+            "ioctl",
+            vec![SeccompArg::MaskedEq {
+                index: 1,
+                mask: u32::MAX,
+                value: req,
+            }],
+            what,
+        ));
     }
     r.push(when(
         "socket",
-        vec![SeccompArg::NotIn { index: 0, values: vec![AF_UNIX, AF_INET, AF_INET6, AF_NETLINK] }],
+        vec![SeccompArg::NotIn {
+            index: 0,
+            values: vec![AF_UNIX, AF_INET, AF_INET6, AF_NETLINK],
+        }],
         "only unix, inet, inet6 and route netlink sockets (no packet, alg, vsock, ...)",
     ));
     r.push(when(
         "socket",
         vec![
-            SeccompArg::MaskedEq { index: 0, mask: u32::MAX, value: AF_NETLINK },
-            SeccompArg::NotIn { index: 2, values: vec![0] },
+            SeccompArg::MaskedEq {
+                index: 0,
+                mask: u32::MAX,
+                value: AF_NETLINK,
+            },
+            SeccompArg::NotIn {
+                index: 2,
+                values: vec![0],
+            },
         ],
         "netlink other than NETLINK_ROUTE",
     ));
@@ -148,17 +267,36 @@ pub fn rules() -> Vec<SeccompRule> {
             r.push(when(
                 "socket",
                 vec![
-                    SeccompArg::MaskedEq { index: 0, mask: u32::MAX, value: family },
-                    SeccompArg::MaskedEq { index: 1, mask: SOCK_TYPE_MASK, value: ty },
+                    SeccompArg::MaskedEq {
+                        index: 0,
+                        mask: u32::MAX,
+                        value: family,
+                    },
+                    SeccompArg::MaskedEq {
+                        index: 1,
+                        mask: SOCK_TYPE_MASK,
+                        value: ty,
+                    },
                 ],
                 "raw and packet sockets",
             ));
         }
     }
-    r.push(when("socket", vec![SeccompArg::MaskedEq { index: 2, mask: u32::MAX, value: IPPROTO_MPTCP }], "MPTCP sockets"));
+    r.push(when(
+        "socket",
+        vec![SeccompArg::MaskedEq {
+            index: 2,
+            mask: u32::MAX,
+            value: IPPROTO_MPTCP,
+        }],
+        "MPTCP sockets",
+    ));
     r.push(when(
         "personality",
-        vec![SeccompArg::NotIn { index: 0, values: PERSONALITY_OK.to_vec() }],
+        vec![SeccompArg::NotIn {
+            index: 0,
+            values: PERSONALITY_OK.to_vec(),
+        }],
         "personality flags beyond the harmless ones (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE)",
     ));
     r

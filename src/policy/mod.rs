@@ -162,7 +162,9 @@ pub fn load_str(text: &str, name: &str, path: Option<PathBuf>) -> Result<Policy,
                 "policy is empty; it needs at least `version: 1`".into(),
             )
         })?;
-    let mut policy = Schema { name }.policy(&root).map_err(|(m, msg)| at(m, msg))?;
+    let mut policy = Schema { name }
+        .policy(&root)
+        .map_err(|(m, msg)| at(m, msg))?;
     policy.sha256 = crate::util::sha256_hex(text.as_bytes());
     policy.path = path;
     Ok(policy)
@@ -320,9 +322,8 @@ impl Schema<'_> {
         for (key, value, _) in keys(top, "", &allowed)? {
             match key {
                 "version" => {
-                    let v = positive(value, "version").map_err(|(m, _)| {
-                        (m, "`version` must be 1".to_string())
-                    })?;
+                    let v = positive(value, "version")
+                        .map_err(|(m, _)| (m, "`version` must be 1".to_string()))?;
                     if v.value != 1 {
                         return Err((
                             value.mark,
@@ -368,7 +369,10 @@ impl Schema<'_> {
                     for item in list(value, "network.allow")? {
                         let text = nonempty_string(item, "network.allow")?;
                         let rule = NetRule::parse(&text).map_err(|why| {
-                            (item.mark, format!("bad `network.allow` entry `{text}`: {why}"))
+                            (
+                                item.mark,
+                                format!("bad `network.allow` entry `{text}`: {why}"),
+                            )
                         })?;
                         p.network_allow.push(Located::at(rule, item.mark));
                     }
@@ -380,13 +384,20 @@ impl Schema<'_> {
 
     fn filesystem(&self, node: &Node, p: &mut Policy) -> SchemaResult<()> {
         let section = "filesystem";
-        for (key, value, _) in keys(map(node, section)?, section, &["writable", "readonly", "blocked"])? {
+        for (key, value, _) in keys(
+            map(node, section)?,
+            section,
+            &["writable", "readonly", "blocked"],
+        )? {
             let what = format!("filesystem.{key}");
             let entries = string_list(value, &what)?;
             for e in &entries {
                 crate::paths::validate_entry(&e.value).map_err(|why| {
                     (
-                        Mark { line: e.line, col: e.col },
+                        Mark {
+                            line: e.line,
+                            col: e.col,
+                        },
                         format!("bad `{what}` entry `{}`: {why}", e.value),
                     )
                 })?;
@@ -407,7 +418,10 @@ impl Schema<'_> {
             for e in &entries {
                 crate::precheck::Pattern::compile(&e.value).map_err(|why| {
                     (
-                        Mark { line: e.line, col: e.col },
+                        Mark {
+                            line: e.line,
+                            col: e.col,
+                        },
                         format!("bad `{what}` pattern `{}`: {why}", e.value),
                     )
                 })?;

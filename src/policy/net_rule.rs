@@ -29,7 +29,11 @@ impl NetRule {
         if entry.contains("://") {
             return Err("write a host name, not a URL (drop the scheme)".into());
         }
-        if entry.contains('/') && entry.contains(':') && !entry.starts_with('[') && entry.matches(':').count() == 1 {
+        if entry.contains('/')
+            && entry.contains(':')
+            && !entry.starts_with('[')
+            && entry.matches(':').count() == 1
+        {
             // `10.0.0.0/8:443` is not a form we accept; keep CIDR and port apart.
             return Err("a CIDR block cannot carry a port".into());
         }
@@ -55,7 +59,11 @@ impl NetRule {
         }
         if let Ok(addr) = host.parse::<IpAddr>() {
             let prefix = if addr.is_ipv4() { 32 } else { 128 };
-            return Ok(NetRule::Cidr { addr, prefix, ports });
+            return Ok(NetRule::Cidr {
+                addr,
+                prefix,
+                ports,
+            });
         }
         if let Some(suffix) = host.strip_prefix("*.") {
             let suffix = normalise_host(suffix)?;
@@ -150,7 +158,9 @@ pub fn normalise_host(host: &str) -> Result<String, String> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(format!("`{label}` is not a valid host name label"));
         }
@@ -172,12 +182,20 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             IpAddr::V4((bits & m).into())
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             IpAddr::V6((bits & m).into())
         }
     }
@@ -191,37 +209,76 @@ mod tests {
     fn parses_every_documented_form() {
         assert_eq!(
             NetRule::parse("API.OpenRouter.ai.").unwrap(),
-            NetRule::Host { name: "api.openrouter.ai".into(), ports: vec![80, 443] }
+            NetRule::Host {
+                name: "api.openrouter.ai".into(),
+                ports: vec![80, 443]
+            }
         );
         assert_eq!(
             NetRule::parse("*.github.com").unwrap(),
-            NetRule::Subdomains { suffix: "github.com".into(), ports: vec![80, 443] }
+            NetRule::Subdomains {
+                suffix: "github.com".into(),
+                ports: vec![80, 443]
+            }
         );
         assert_eq!(
             NetRule::parse("api.example.com:8443").unwrap(),
-            NetRule::Host { name: "api.example.com".into(), ports: vec![8443] }
+            NetRule::Host {
+                name: "api.example.com".into(),
+                ports: vec![8443]
+            }
         );
         assert_eq!(
             NetRule::parse("127.0.0.1:8080").unwrap(),
-            NetRule::Cidr { addr: "127.0.0.1".parse().unwrap(), prefix: 32, ports: vec![8080] }
+            NetRule::Cidr {
+                addr: "127.0.0.1".parse().unwrap(),
+                prefix: 32,
+                ports: vec![8080]
+            }
         );
         assert_eq!(
             NetRule::parse("10.1.2.3/8").unwrap(),
-            NetRule::Cidr { addr: "10.0.0.0".parse().unwrap(), prefix: 8, ports: vec![80, 443] }
+            NetRule::Cidr {
+                addr: "10.0.0.0".parse().unwrap(),
+                prefix: 8,
+                ports: vec![80, 443]
+            }
         );
         assert_eq!(
             NetRule::parse("[::1]:9000").unwrap(),
-            NetRule::Cidr { addr: "::1".parse().unwrap(), prefix: 128, ports: vec![9000] }
+            NetRule::Cidr {
+                addr: "::1".parse().unwrap(),
+                prefix: 128,
+                ports: vec![9000]
+            }
         );
-        assert!(matches!(NetRule::parse("fd00::/8").unwrap(), NetRule::Cidr { prefix: 8, .. }));
+        assert!(matches!(
+            NetRule::parse("fd00::/8").unwrap(),
+            NetRule::Cidr { prefix: 8, .. }
+        ));
     }
 
     #[test]
     fn refuses_malformed_entries() {
         for bad in [
-            "https://example.com", "exa mple.com", "*.com", "a.*.com", "example.com:0",
-            "example.com:99999", "example.com:http", "10.0.0.0/33", "0.0.0.0/0", "1.2.3.4/x",
-            "[::1", "-bad.com", "2852039166", "0xA9FEA9FE", "127.1", "bücher.de", ".", "",
+            "https://example.com",
+            "exa mple.com",
+            "*.com",
+            "a.*.com",
+            "example.com:0",
+            "example.com:99999",
+            "example.com:http",
+            "10.0.0.0/33",
+            "0.0.0.0/0",
+            "1.2.3.4/x",
+            "[::1",
+            "-bad.com",
+            "2852039166",
+            "0xA9FEA9FE",
+            "127.1",
+            "bücher.de",
+            ".",
+            "",
         ] {
             assert!(NetRule::parse(bad).is_err(), "{bad} should be refused");
         }

@@ -111,9 +111,7 @@ fn build(source: &str) -> Result<Option<Node>, YamlError> {
         let (event, span) = item.map_err(|e| err(mark_of(e.marker()), e.info().to_string()))?;
         let mark = mark_of(&span.start);
         let node = match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {
-                continue
-            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => continue,
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
@@ -176,7 +174,10 @@ fn build(source: &str) -> Result<Option<Node>, YamlError> {
 
 fn reject_tag(tagged: bool, mark: Mark) -> Result<(), YamlError> {
     if tagged {
-        return Err(err(mark, "YAML tags (!!type, !name) are not allowed in a policy"));
+        return Err(err(
+            mark,
+            "YAML tags (!!type, !name) are not allowed in a policy",
+        ));
     }
     Ok(())
 }
@@ -207,7 +208,8 @@ fn attach(stack: &mut [Frame], root: &mut Option<Node>, node: Node) -> Result<()
                 let Value::Scalar { text, .. } = &node.value else {
                     return Err(err(node.mark, "mapping keys must be plain words"));
                 };
-                if let Some((first, _)) = entries.iter().find(|(k, _)| scalar_text(k) == Some(text)) {
+                if let Some((first, _)) = entries.iter().find(|(k, _)| scalar_text(k) == Some(text))
+                {
                     return Err(err(
                         node.mark,
                         format!(
@@ -248,14 +250,21 @@ mod tests {
     #[test]
     fn builds_a_marked_tree() {
         let tree = parse("a: 1\nb:\n  - x\n  - 'y'\n").unwrap().unwrap();
-        let Value::Map(entries) = tree.value else { panic!() };
+        let Value::Map(entries) = tree.value else {
+            panic!()
+        };
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].0.mark, Mark { line: 2, col: 1 });
-        let Value::Seq(items) = &entries[1].1.value else { panic!() };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!()
+        };
         assert_eq!(items[1].mark, Mark { line: 4, col: 5 });
         assert_eq!(
             items[1].value,
-            Value::Scalar { text: "y".into(), plain: false }
+            Value::Scalar {
+                text: "y".into(),
+                plain: false
+            }
         );
     }
 
@@ -267,7 +276,9 @@ mod tests {
 
     #[test]
     fn alias_bomb_fails_on_first_alias() {
-        let mut src = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut src = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         for i in 1..9 {
             let prev = (b'a' + i - 1) as char;
             let cur = (b'a' + i) as char;
@@ -284,7 +295,9 @@ mod tests {
         let dup = error_of("a: 1\nb: 2\na: 3\n");
         assert!(dup.message.contains("duplicate key `a`"), "{dup:?}");
         assert_eq!(dup.mark, Mark { line: 3, col: 1 });
-        assert!(error_of("a: 1\n---\nb: 2\n").message.contains("one YAML document"));
+        assert!(error_of("a: 1\n---\nb: 2\n")
+            .message
+            .contains("one YAML document"));
         assert!(error_of("? [a, b]\n: 1\n").message.contains("plain words"));
     }
 

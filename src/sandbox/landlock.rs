@@ -8,8 +8,8 @@
 //! creating the ruleset; whatever it cannot enforce is reported.
 
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use super::proto::{Enforced, LayerReport};
@@ -38,7 +38,13 @@ fn rights(access: FsAccess, abi: ABI) -> BitFlags<AccessFs> {
         FsAccess::ReadExec => read,
         FsAccess::ReadOnly => AccessFs::ReadFile | AccessFs::ReadDir,
         FsAccess::ReadWrite => all & !(AccessFs::MakeChar | AccessFs::MakeBlock),
-        FsAccess::Device => AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::IoctlDev | AccessFs::Truncate,
+        FsAccess::Device => {
+            AccessFs::ReadFile
+                | AccessFs::WriteFile
+                | AccessFs::ReadDir
+                | AccessFs::IoctlDev
+                | AccessFs::Truncate
+        }
     };
     r & all
 }
@@ -48,7 +54,12 @@ pub fn kernel_abi() -> u8 {
     const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
     // SAFETY: the version query takes no attribute pointer.
     let v = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
     };
     if v < 0 {
         0
@@ -64,7 +75,11 @@ pub fn apply(plan: &LandlockPlan, abi_max: Option<u8>) -> LayerReport {
     let usable = kernel.min(abi_max.unwrap_or(u8::MAX)).min(6);
     let abi = abi_from(usable);
     match restrict(plan, abi) {
-        Err(e) => LayerReport { layer: "landlock".into(), enforced: Enforced::Not, detail: format!("could not apply: {e}") },
+        Err(e) => LayerReport {
+            layer: "landlock".into(),
+            enforced: Enforced::Not,
+            detail: format!("could not apply: {e}"),
+        },
         Ok(status) => {
             let lost = lost_features(usable);
             let enforced = match status {
@@ -79,7 +94,11 @@ pub fn apply(plan: &LandlockPlan, abi_max: Option<u8>) -> LayerReport {
                 Enforced::Not => format!("kernel has no usable Landlock (ABI {kernel})"),
                 Enforced::Partially => format!("ABI {usable} (want {}): not enforced: {}", WANTED as u8, lost.join(", ")),
             };
-            LayerReport { layer: "landlock".into(), enforced, detail }
+            LayerReport {
+                layer: "landlock".into(),
+                enforced,
+                detail,
+            }
         }
     }
 }
@@ -94,7 +113,11 @@ pub fn lost_features(abi: u8) -> Vec<&'static str> {
         (5, "device ioctl restriction"),
         (6, "abstract unix socket and signal scoping"),
     ];
-    features.iter().filter(|(v, _)| abi < *v).map(|(_, what)| *what).collect()
+    features
+        .iter()
+        .filter(|(v, _)| abi < *v)
+        .map(|(_, what)| *what)
+        .collect()
 }
 
 fn restrict(plan: &LandlockPlan, abi: ABI) -> Result<RulesetStatus, landlock::RulesetError> {
@@ -113,7 +136,9 @@ fn restrict(plan: &LandlockPlan, abi: ABI) -> Result<RulesetStatus, landlock::Ru
     let mut created = ruleset.create()?;
     for rule in &plan.rules {
         // A path the view lacks (e.g. /lib64 on some hosts) grants nothing.
-        let Ok(fd) = PathFd::new(&rule.path) else { continue };
+        let Ok(fd) = PathFd::new(&rule.path) else {
+            continue;
+        };
         created = created.add_rule(PathBeneath::new(fd, rights(rule.access, abi)))?;
     }
     if AccessNet::from_all(abi).contains(AccessNet::ConnectTcp) {

@@ -62,7 +62,9 @@ fn hooks() -> TestHooks {
     {
         TestHooks {
             no_userns: std::env::var_os("SANDBOXCTL_TEST_NO_USERNS").is_some(),
-            landlock_abi_max: std::env::var("SANDBOXCTL_TEST_LANDLOCK_ABI").ok().and_then(|v| v.parse().ok()),
+            landlock_abi_max: std::env::var("SANDBOXCTL_TEST_LANDLOCK_ABI")
+                .ok()
+                .and_then(|v| v.parse().ok()),
         }
     }
     #[cfg(not(feature = "test-hooks"))]
@@ -106,22 +108,30 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
         cgroup_procs: cg.procs_files(),
         pty,
         hooks: hooks(),
+        degraded: false,
     };
-    let plan_fd = memfd_with(&serde_json::to_vec(&input).map_err(|e| setup(e.to_string()))?).map_err(|e| setup(format!("memfd: {e}")))?;
+    let plan_fd = memfd_with(&serde_json::to_vec(&input).map_err(|e| setup(e.to_string()))?)
+        .map_err(|e| setup(format!("memfd: {e}")))?;
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
-    sys::errno_result(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) })
-        .map_err(|e| setup(format!("socketpair: {e}")))?;
+    sys::errno_result(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    })
+    .map_err(|e| setup(format!("socketpair: {e}")))?;
     // SAFETY: fresh descriptors from socketpair.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs = dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
     let plan_fd = dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
 
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
-    let exe = std::env::current_exe().map_err(|e| setup(format!("cannot find own binary: {e}")))?;
     let (ctl_raw, plan_raw) = (theirs.as_raw_fd(), plan_fd.as_raw_fd());
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0(exe.as_os_str()).arg("__stage").env_clear();
+    cmd.arg0("sandboxctl-init").arg("__stage").env_clear();
     // SAFETY: only async-signal-safe calls (dup2, prctl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -132,16 +142,23 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
     drop(theirs);
     drop(plan_fd);
     let stage_pid = child.id() as libc::pid_t;
 
-    let deadline = plan.limits.timeout_s.as_ref().map(|t| started + Duration::from_secs(t.value));
+    let deadline = plan
+        .limits
+        .timeout_s
+        .as_ref()
+        .map(|t| started + Duration::from_secs(t.value));
     let mut state = Loop {
         ctl: Some(ours),
         signals,
         stage_pid,
+        init_pid: None,
         pty: None,
         raw: None,
         deadline,
@@ -156,7 +173,12 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
     };
     state.run();
     let stage_status = state.stage_status.unwrap_or(125);
-    let (timed_out, error, layers, exited) = (state.timed_out, state.error.take(), std::mem::take(&mut state.layers), state.exited);
+    let (timed_out, error, layers, exited) = (
+        state.timed_out,
+        state.error.take(),
+        std::mem::take(&mut state.layers),
+        state.exited,
+    );
     let network = state.proxy.take().map(|p| p.finish()).unwrap_or_default();
     drop(state);
     let stats = cg.finish();
@@ -169,12 +191,23 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
     // SAFETY: getrusage on our (reaped) children.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let cpu_ms = (ru.ru_utime.tv_sec as u64 * 1000 + ru.ru_utime.tv_usec as u64 / 1000) + (ru.ru_stime.tv_sec as u64 * 1000 + ru.ru_stime.tv_usec as u64 / 1000);
+    let rusage_ms = (ru.ru_utime.tv_sec as u64 * 1000 + ru.ru_utime.tv_usec as u64 / 1000)
+        + (ru.ru_stime.tv_sec as u64 * 1000 + ru.ru_stime.tv_usec as u64 / 1000);
+    // A killed tree is never waited for, so rusage misses it; the cgroup's
+    // accounting does not.
+    let cpu_ms = stats
+        .cpu_usec
+        .map_or(rusage_ms, |us| (us / 1000).max(rusage_ms));
     let peak = stats.peak_memory_bytes.or(Some(ru.ru_maxrss as u64 * 1024));
 
     if let Some((layer, message, fix, code)) = error {
         if !timed_out {
-            return Err(Failure::Setup { layer, message, fix, code });
+            return Err(Failure::Setup {
+                layer,
+                message,
+                fix,
+                code,
+            });
         }
     }
     let (mut exit_code, mut ended_by, signal) = match exited {
@@ -187,16 +220,30 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
         exit_code = 124;
         ended_by = "timeout".into();
         if let Some(t) = &plan.limits.timeout_s {
-            limit_hit = Some(format!("time limit of {} s reached [{}]", t.value, t.origin));
+            limit_hit = Some(format!(
+                "time limit of {} s reached [{}]",
+                t.value, t.origin
+            ));
         }
-    } else if stats.oom_killed && (signal == Some(libc::SIGKILL) || exit_code == 137) {
-        exit_code = 137;
-        ended_by = "memory limit".into();
-        if let Some(m) = &plan.limits.memory_mb {
-            limit_hit = Some(format!("memory limit of {} MiB reached [{}]", m.value, m.origin));
+    } else if stats.oom_killed {
+        let what = plan.limits.memory_mb.as_ref().map_or_else(
+            || "memory limit reached".to_string(),
+            |m| format!("memory limit of {} MiB reached [{}]", m.value, m.origin),
+        );
+        if signal == Some(libc::SIGKILL) || exit_code == 137 {
+            exit_code = 137;
+            ended_by = "memory limit".into();
+            limit_hit = Some(what);
+        } else {
+            limit_hit = Some(format!("{what}: a process of the command was killed"));
         }
     } else if stats.pids_limited {
-        limit_hit = plan.limits.processes.as_ref().map(|p| format!("process limit of {} reached (forks failed) [{}]", p.value, p.origin));
+        limit_hit = plan.limits.processes.as_ref().map(|p| {
+            format!(
+                "process limit of {} reached (forks failed) [{}]",
+                p.value, p.origin
+            )
+        });
     }
     Ok(Outcome {
         exit_code,
@@ -232,6 +279,7 @@ struct Loop<'a> {
     ctl: Option<OwnedFd>,
     signals: terminal::SignalFd,
     stage_pid: libc::pid_t,
+    init_pid: Option<libc::pid_t>,
     pty: Option<OwnedFd>,
     raw: Option<terminal::RawMode>,
     deadline: Option<Instant>,
@@ -249,21 +297,40 @@ impl Loop<'_> {
     fn run(&mut self) {
         let mut stdin_open = true;
         while self.stage_status.is_none() {
-            let mut fds = vec![libc::pollfd { fd: self.signals.fd(), events: libc::POLLIN, revents: 0 }];
+            let mut fds = vec![libc::pollfd {
+                fd: self.signals.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
             let ctl_at = self.ctl.as_ref().map(|c| {
-                fds.push(libc::pollfd { fd: c.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: c.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
                 fds.len() - 1
             });
             let pty_at = self.pty.as_ref().map(|p| {
-                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: p.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
                 fds.len() - 1
             });
             let stdin_at = (self.pty.is_some() && stdin_open).then(|| {
-                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
                 fds.len() - 1
             });
             let timeout = match self.deadline {
-                Some(d) if !self.timed_out => d.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32,
+                Some(d) if !self.timed_out => d
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32,
                 _ => -1,
             };
             // SAFETY: fds is a valid array of pollfd.
@@ -300,10 +367,14 @@ impl Loop<'_> {
             }
         }
         // Late messages (the command's exit status) and terminal output.
-        while self.ctl.is_some() && self.poll_one(self.ctl.as_ref().map_or(-1, |c| c.as_raw_fd()), 0) {
+        while self.ctl.is_some()
+            && self.poll_one(self.ctl.as_ref().map_or(-1, |c| c.as_raw_fd()), 0)
+        {
             self.on_control();
         }
-        while self.pty.is_some() && self.poll_one(self.pty.as_ref().map_or(-1, |p| p.as_raw_fd()), 50) {
+        while self.pty.is_some()
+            && self.poll_one(self.pty.as_ref().map_or(-1, |p| p.as_raw_fd()), 50)
+        {
             if !self.pump_pty() {
                 self.pty = None;
             }
@@ -312,16 +383,31 @@ impl Loop<'_> {
     }
 
     fn poll_one(&self, fd: RawFd, ms: i32) -> bool {
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut p, 1, ms) > 0 }
     }
 
+    /// End the sandbox: SIGKILL to init ends its pid namespace, and the
+    /// stage then reaps it normally, so CPU accounting is kept. Without
+    /// init's pid, the stage itself is killed (its death kills init).
     fn kill_all(&self) {
-        // SAFETY: the stage is our child; its death takes init and with it
-        // the whole pid namespace (PDEATHSIG).
-        unsafe { libc::kill(self.stage_pid, libc::SIGKILL) };
-        self.cgroup.kill();
+        // SAFETY: init and the stage are processes we started.
+        unsafe {
+            match self.init_pid {
+                Some(pid) => libc::kill(pid, libc::SIGKILL),
+                None => libc::kill(self.stage_pid, libc::SIGKILL),
+            };
+        }
+        // The cgroup (which holds the stage too) is killed in `finish`,
+        // once the stage has reaped init.
+        if self.init_pid.is_none() {
+            self.cgroup.kill();
+        }
     }
 
     fn on_signals(&mut self) {
@@ -330,8 +416,14 @@ impl Loop<'_> {
                 libc::SIGCHLD => {
                     let mut status = 0;
                     // SAFETY: non-blocking wait for the stage.
-                    if unsafe { libc::waitpid(self.stage_pid, &mut status, libc::WNOHANG) } == self.stage_pid {
-                        self.stage_status = Some(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) as u8 } else { (128 + libc::WTERMSIG(status)) as u8 });
+                    if unsafe { libc::waitpid(self.stage_pid, &mut status, libc::WNOHANG) }
+                        == self.stage_pid
+                    {
+                        self.stage_status = Some(if libc::WIFEXITED(status) {
+                            libc::WEXITSTATUS(status) as u8
+                        } else {
+                            (128 + libc::WTERMSIG(status)) as u8
+                        });
                     }
                 }
                 libc::SIGWINCH => {
@@ -351,7 +443,12 @@ impl Loop<'_> {
         let Some(ctl) = &self.ctl else { return };
         match proto::recv(ctl.as_raw_fd()) {
             Ok(Some((report, mut fds))) => match report {
-                Report::Error { layer, message, fix, code } => {
+                Report::Error {
+                    layer,
+                    message,
+                    fix,
+                    code,
+                } => {
                     if self.error.is_none() {
                         self.error = Some((layer, message, fix, code));
                     }
@@ -367,7 +464,12 @@ impl Loop<'_> {
                         match crate::proxy::start(fd, self.plan) {
                             Ok(p) => self.proxy = Some(p),
                             Err(e) => {
-                                self.error = Some(("network".into(), format!("cannot start the egress proxy: {e}"), String::new(), 125));
+                                self.error = Some((
+                                    "network".into(),
+                                    format!("cannot start the egress proxy: {e}"),
+                                    String::new(),
+                                    125,
+                                ));
                                 self.kill_all();
                             }
                         }
@@ -375,6 +477,7 @@ impl Loop<'_> {
                 }
                 Report::Layers { mut layers } => self.layers.append(&mut layers),
                 Report::Exited { code, signal } => self.exited = Some((code, signal)),
+                Report::Init { pid } => self.init_pid = Some(pid),
             },
             Ok(None) | Err(_) => self.ctl = None,
         }

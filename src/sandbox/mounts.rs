@@ -35,7 +35,11 @@ impl std::fmt::Display for MountError {
 type Result<T> = std::result::Result<T, MountError>;
 
 fn at<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> MountError + 'a {
-    move |err| MountError { path: path.to_path_buf(), step, err }
+    move |err| MountError {
+        path: path.to_path_buf(),
+        step,
+        err,
+    }
 }
 
 const STAGE: &str = "/tmp";
@@ -52,7 +56,9 @@ struct Builder {
 }
 
 fn rel(path: &Path) -> PathBuf {
-    path.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
 }
 
 fn dev_of(fd: RawFd) -> io::Result<u64> {
@@ -73,29 +79,51 @@ pub fn build_root(plan: &Plan) -> Result<()> {
     let slash = Path::new("/");
     let c = |s: &str| sys::cstr(s).map_err(at(slash, "path"));
     // 1. Nothing we do may propagate to the host.
-    sys::mount(None, &c("/")?, None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(at(slash, "make private"))?;
+    sys::mount(None, &c("/")?, None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(at(slash, "make private"))?;
     // 2. Staging tmpfs, then pivot so the host root is at /oldroot.
-    sys::mount(Some(&c("tmpfs")?), &c(STAGE)?, Some(&c("tmpfs")?), libc::MS_NOSUID | libc::MS_NODEV, Some(&c("size=64k,mode=0755")?))
-        .map_err(at(Path::new(STAGE), "mount staging tmpfs"))?;
+    sys::mount(
+        Some(&c("tmpfs")?),
+        &c(STAGE)?,
+        Some(&c("tmpfs")?),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&c("size=64k,mode=0755")?),
+    )
+    .map_err(at(Path::new(STAGE), "mount staging tmpfs"))?;
     // SAFETY: chdir/mkdir with valid C strings.
-    sys::errno_result(unsafe { libc::chdir(c(STAGE)?.as_ptr()) }).map_err(at(Path::new(STAGE), "chdir"))?;
+    sys::errno_result(unsafe { libc::chdir(c(STAGE)?.as_ptr()) })
+        .map_err(at(Path::new(STAGE), "chdir"))?;
     for d in ["newroot", "oldroot"] {
-        sys::errno_result(unsafe { libc::mkdir(c(d)?.as_ptr(), 0o755) }).map_err(at(Path::new(d), "mkdir"))?;
+        sys::errno_result(unsafe { libc::mkdir(c(d)?.as_ptr(), 0o755) })
+            .map_err(at(Path::new(d), "mkdir"))?;
     }
     sys::pivot_root(&c(".")?, &c("oldroot")?).map_err(at(slash, "pivot_root to staging"))?;
     sys::errno_result(unsafe { libc::chdir(c("/")?.as_ptr()) }).map_err(at(slash, "chdir"))?;
 
     let empty_file = c("/empty-file")?;
     // SAFETY: creating staging objects in our own tmpfs.
-    let fd = unsafe { libc::open(empty_file.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::open(
+            empty_file.as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+            0,
+        )
+    };
     sys::errno_result(fd).map_err(at(Path::new("/empty-file"), "create"))?;
     unsafe { libc::close(fd) };
-    sys::errno_result(unsafe { libc::mkdir(c("/empty-dir")?.as_ptr(), 0) }).map_err(at(Path::new("/empty-dir"), "mkdir"))?;
+    sys::errno_result(unsafe { libc::mkdir(c("/empty-dir")?.as_ptr(), 0) })
+        .map_err(at(Path::new("/empty-dir"), "mkdir"))?;
 
-    let root_fs = sys::fresh_fs("tmpfs", &[("size", "16m"), ("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-        .map_err(at(slash, "create sandbox root tmpfs"))?;
-    let staging = sys::open_path(Path::new("/newroot")).map_err(at(Path::new("/newroot"), "open"))?;
-    sys::attach(root_fs.as_raw_fd(), staging.as_raw_fd()).map_err(at(Path::new("/newroot"), "attach root"))?;
+    let root_fs = sys::fresh_fs(
+        "tmpfs",
+        &[("size", "16m"), ("mode", "0755")],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .map_err(at(slash, "create sandbox root tmpfs"))?;
+    let staging =
+        sys::open_path(Path::new("/newroot")).map_err(at(Path::new("/newroot"), "open"))?;
+    sys::attach(root_fs.as_raw_fd(), staging.as_raw_fd())
+        .map_err(at(Path::new("/newroot"), "attach root"))?;
     drop(staging);
 
     let open = |p: &str| sys::open_path(Path::new(p)).map_err(at(Path::new(p), "open"));
@@ -111,14 +139,20 @@ pub fn build_root(plan: &Plan) -> Result<()> {
         b.apply(m, plan)?;
     }
     // 4. The root itself is read-only: nothing can be created beside the plan.
-    sys::set_mount_attrs(b.root.as_raw_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false)
-        .map_err(at(slash, "make root read-only"))?;
+    sys::set_mount_attrs(
+        b.root.as_raw_fd(),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        false,
+    )
+    .map_err(at(slash, "make root read-only"))?;
     drop(b);
-    sys::errno_result(unsafe { libc::chdir(c("/newroot")?.as_ptr()) }).map_err(at(slash, "chdir"))?;
+    sys::errno_result(unsafe { libc::chdir(c("/newroot")?.as_ptr()) })
+        .map_err(at(slash, "chdir"))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; the
     // detach below removes it and the staging tmpfs with it.
     sys::pivot_root(&c(".")?, &c(".")?).map_err(at(slash, "pivot_root"))?;
-    sys::errno_result(unsafe { libc::umount2(c(".")?.as_ptr(), libc::MNT_DETACH) }).map_err(at(slash, "detach host root"))?;
+    sys::errno_result(unsafe { libc::umount2(c(".")?.as_ptr(), libc::MNT_DETACH) })
+        .map_err(at(slash, "detach host root"))?;
     sys::errno_result(unsafe { libc::chdir(c("/")?.as_ptr()) }).map_err(at(slash, "chdir"))?;
     Ok(())
 }
@@ -129,14 +163,17 @@ impl Builder {
         let r = rel(path);
         match &m.op {
             MountOp::BindRo | MountOp::BindRw => {
-                let src = sys::openat_strict(self.host.as_raw_fd(), &r, libc::O_PATH).map_err(at(path, "open host path"))?;
+                let src = sys::openat_strict(self.host.as_raw_fd(), &r, libc::O_PATH)
+                    .map_err(at(path, "open host path"))?;
                 let dir = is_dir(src.as_raw_fd()).map_err(at(path, "stat"))?;
-                let tree = sys::clone_tree(src.as_raw_fd(), true).map_err(at(path, "clone mount tree"))?;
+                let tree =
+                    sys::clone_tree(src.as_raw_fd(), true).map_err(at(path, "clone mount tree"))?;
                 let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
                 if m.op == MountOp::BindRo {
                     attrs |= MOUNT_ATTR_RDONLY;
                 }
-                sys::set_mount_attrs(tree.as_raw_fd(), attrs, true).map_err(at(path, "set mount flags"))?;
+                sys::set_mount_attrs(tree.as_raw_fd(), attrs, true)
+                    .map_err(at(path, "set mount flags"))?;
                 let target = self.target(&r, dir, path)?;
                 sys::attach(tree.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach"))
             }
@@ -147,12 +184,21 @@ impl Builder {
                 let target = match sys::openat_strict(self.root.as_raw_fd(), &r, libc::O_PATH) {
                     Ok(fd) => fd,
                     // Kernel files that this kernel does not have.
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) && path.starts_with("/proc") => return Ok(()),
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::ENOENT) && path.starts_with("/proc") =>
+                    {
+                        return Ok(())
+                    }
                     Err(e) => return Err(at(path, "open")(e)),
                 };
-                let tree = sys::clone_tree(target.as_raw_fd(), true).map_err(at(path, "clone mount tree"))?;
-                sys::set_mount_attrs(tree.as_raw_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
-                    .map_err(at(path, "make read-only"))?;
+                let tree = sys::clone_tree(target.as_raw_fd(), true)
+                    .map_err(at(path, "clone mount tree"))?;
+                sys::set_mount_attrs(
+                    tree.as_raw_fd(),
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    true,
+                )
+                .map_err(at(path, "make read-only"))?;
                 sys::attach(tree.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach"))
             }
             MountOp::MaskFile | MountOp::MaskDir => {
@@ -162,33 +208,64 @@ impl Builder {
                     Err(e) => return Err(at(path, "open")(e)),
                 };
                 let dir = is_dir(target.as_raw_fd()).map_err(at(path, "stat"))?;
-                let cover = if dir { &self.empty_dir } else { &self.empty_file };
-                let tree = sys::clone_tree(cover.as_raw_fd(), false).map_err(at(path, "clone mask"))?;
-                sys::set_mount_attrs(tree.as_raw_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false)
-                    .map_err(at(path, "mask flags"))?;
+                let cover = if dir {
+                    &self.empty_dir
+                } else {
+                    &self.empty_file
+                };
+                let tree =
+                    sys::clone_tree(cover.as_raw_fd(), false).map_err(at(path, "clone mask"))?;
+                sys::set_mount_attrs(
+                    tree.as_raw_fd(),
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                    false,
+                )
+                .map_err(at(path, "mask flags"))?;
                 sys::attach(tree.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach mask"))
             }
             MountOp::Symlink { target } => {
-                let parent = self.target(&rel(path.parent().unwrap_or(Path::new("/"))), true, path)?;
+                let parent =
+                    self.target(&rel(path.parent().unwrap_or(Path::new("/"))), true, path)?;
                 let name = path.file_name().unwrap_or_else(|| OsStr::new(""));
                 let t = sys::cpath(target).map_err(at(path, "symlink"))?;
                 let n = sys::cpath(Path::new(name)).map_err(at(path, "symlink"))?;
-                let dirfd = sys::openat_strict(parent.as_raw_fd(), Path::new("."), libc::O_DIRECTORY | libc::O_RDONLY)
-                    .map_err(at(path, "open parent"))?;
+                let dirfd = sys::openat_strict(
+                    parent.as_raw_fd(),
+                    Path::new("."),
+                    libc::O_DIRECTORY | libc::O_RDONLY,
+                )
+                .map_err(at(path, "open parent"))?;
                 // SAFETY: valid C strings and directory descriptor.
-                sys::errno_result(unsafe { libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), n.as_ptr()) }).map_err(at(path, "symlink"))
+                sys::errno_result(unsafe {
+                    libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), n.as_ptr())
+                })
+                .map_err(at(path, "symlink"))
             }
             MountOp::Proc => {
-                let fs = sys::fresh_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).map_err(at(path, "mount proc"))?;
+                let fs = sys::fresh_fs(
+                    "proc",
+                    &[],
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                )
+                .map_err(at(path, "mount proc"))?;
                 let target = self.target(&r, true, path)?;
                 sys::attach(fs.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach proc"))
             }
             MountOp::Tmpfs { size_mb } => {
                 let size = format!("{size_mb}m");
-                let mode = if path == Path::new("/tmp") { "1777" } else { "0700" };
-                let fs = sys::fresh_fs("tmpfs", &[("size", &size), ("mode", mode)], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-                    .map_err(at(path, "mount tmpfs"))?;
-                self.own_devs.push(dev_of(fs.as_raw_fd()).map_err(at(path, "stat"))?);
+                let mode = if path == Path::new("/tmp") {
+                    "1777"
+                } else {
+                    "0700"
+                };
+                let fs = sys::fresh_fs(
+                    "tmpfs",
+                    &[("size", &size), ("mode", mode)],
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                )
+                .map_err(at(path, "mount tmpfs"))?;
+                self.own_devs
+                    .push(dev_of(fs.as_raw_fd()).map_err(at(path, "stat"))?);
                 let target = self.target(&r, true, path)?;
                 sys::attach(fs.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach tmpfs"))
             }
@@ -200,9 +277,14 @@ impl Builder {
     /// device nodes (a user namespace cannot mknod), a private devpts, and
     /// a /dev/shm tmpfs. The tmpfs is then made read-only.
     fn dev(&mut self, path: &Path, plan: &Plan) -> Result<()> {
-        let fs = sys::fresh_fs("tmpfs", &[("size", "64k"), ("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)
-            .map_err(at(path, "mount /dev tmpfs"))?;
-        self.own_devs.push(dev_of(fs.as_raw_fd()).map_err(at(path, "stat"))?);
+        let fs = sys::fresh_fs(
+            "tmpfs",
+            &[("size", "64k"), ("mode", "0755")],
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+        )
+        .map_err(at(path, "mount /dev tmpfs"))?;
+        self.own_devs
+            .push(dev_of(fs.as_raw_fd()).map_err(at(path, "stat"))?);
         let target = self.target(Path::new("dev"), true, path)?;
         sys::attach(fs.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach /dev"))?;
         for name in DEVICES {
@@ -213,20 +295,38 @@ impl Builder {
                 Err(e) => return Err(at(path, "open host device")(e)),
             };
             let tree = sys::clone_tree(src.as_raw_fd(), false).map_err(at(path, "clone device"))?;
-            sys::set_mount_attrs(tree.as_raw_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false).map_err(at(path, "device flags"))?;
+            sys::set_mount_attrs(
+                tree.as_raw_fd(),
+                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                false,
+            )
+            .map_err(at(path, "device flags"))?;
             let t = self.target(&host_rel, false, path)?;
             sys::attach(tree.as_raw_fd(), t.as_raw_fd()).map_err(at(path, "attach device"))?;
         }
-        let pts = sys::fresh_fs("devpts", &[("newinstance", ""), ("ptmxmode", "0666"), ("mode", "0620")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)
-            .map_err(at(path, "mount devpts"))?;
+        let pts = sys::fresh_fs(
+            "devpts",
+            &[("newinstance", ""), ("ptmxmode", "0666"), ("mode", "0620")],
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+        )
+        .map_err(at(path, "mount devpts"))?;
         let t = self.target(Path::new("dev/pts"), true, path)?;
         sys::attach(pts.as_raw_fd(), t.as_raw_fd()).map_err(at(path, "attach devpts"))?;
         let size = format!("{}m", plan.limits.tmp_size_mb);
-        let shm = sys::fresh_fs("tmpfs", &[("size", &size), ("mode", "1777")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-            .map_err(at(path, "mount /dev/shm"))?;
+        let shm = sys::fresh_fs(
+            "tmpfs",
+            &[("size", &size), ("mode", "1777")],
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+        .map_err(at(path, "mount /dev/shm"))?;
         let t = self.target(Path::new("dev/shm"), true, path)?;
         sys::attach(shm.as_raw_fd(), t.as_raw_fd()).map_err(at(path, "attach /dev/shm"))?;
-        let dev = sys::openat_strict(self.root.as_raw_fd(), Path::new("dev"), libc::O_DIRECTORY | libc::O_RDONLY).map_err(at(path, "open /dev"))?;
+        let dev = sys::openat_strict(
+            self.root.as_raw_fd(),
+            Path::new("dev"),
+            libc::O_DIRECTORY | libc::O_RDONLY,
+        )
+        .map_err(at(path, "open /dev"))?;
         for (link, target) in [
             ("ptmx", "pts/ptmx"),
             ("fd", "/proc/self/fd"),
@@ -237,17 +337,24 @@ impl Builder {
             let l = sys::cstr(link).map_err(at(path, "symlink"))?;
             let t = sys::cstr(target).map_err(at(path, "symlink"))?;
             // SAFETY: valid strings and directory descriptor.
-            sys::errno_result(unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), l.as_ptr()) }).map_err(at(path, "symlink"))?;
+            sys::errno_result(unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), l.as_ptr()) })
+                .map_err(at(path, "symlink"))?;
         }
-        let devmount = sys::openat_strict(self.root.as_raw_fd(), Path::new("dev"), libc::O_PATH).map_err(at(path, "open /dev"))?;
-        sys::set_mount_attrs(devmount.as_raw_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false)
-            .map_err(at(path, "make /dev read-only"))
+        let devmount = sys::openat_strict(self.root.as_raw_fd(), Path::new("dev"), libc::O_PATH)
+            .map_err(at(path, "open /dev"))?;
+        sys::set_mount_attrs(
+            devmount.as_raw_fd(),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+            false,
+        )
+        .map_err(at(path, "make /dev read-only"))
     }
 
     /// Open the mount point `r` below the new root, creating missing
     /// components only inside tmpfs mounts made here.
     fn target(&self, r: &Path, dir: bool, shown: &Path) -> Result<OwnedFd> {
-        let mut cur = sys::openat_strict(self.root.as_raw_fd(), Path::new("."), libc::O_PATH).map_err(at(shown, "open root"))?;
+        let mut cur = sys::openat_strict(self.root.as_raw_fd(), Path::new("."), libc::O_PATH)
+            .map_err(at(shown, "open root"))?;
         let parts: Vec<_> = r.components().collect();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
@@ -259,21 +366,37 @@ impl Builder {
                     if !self.own_devs.contains(&dev) {
                         return Err(at(shown, "mount point missing in a host tree")(e));
                     }
-                    let dirfd = sys::openat_strict(cur.as_raw_fd(), Path::new("."), libc::O_DIRECTORY | libc::O_RDONLY)
-                        .map_err(at(shown, "open parent"))?;
+                    let dirfd = sys::openat_strict(
+                        cur.as_raw_fd(),
+                        Path::new("."),
+                        libc::O_DIRECTORY | libc::O_RDONLY,
+                    )
+                    .map_err(at(shown, "open parent"))?;
                     let n = sys::cpath(name).map_err(at(shown, "name"))?;
                     // SAFETY: valid descriptor and name.
                     let rc = if dir || !last {
                         unsafe { libc::mkdirat(dirfd.as_raw_fd(), n.as_ptr(), 0o755) }
                     } else {
-                        let fd = unsafe { libc::openat(dirfd.as_raw_fd(), n.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644) };
+                        let fd = unsafe {
+                            libc::openat(
+                                dirfd.as_raw_fd(),
+                                n.as_ptr(),
+                                libc::O_CREAT
+                                    | libc::O_EXCL
+                                    | libc::O_WRONLY
+                                    | libc::O_CLOEXEC
+                                    | libc::O_NOFOLLOW,
+                                0o644,
+                            )
+                        };
                         if fd >= 0 {
                             unsafe { libc::close(fd) };
                         }
                         fd
                     };
                     sys::errno_result(rc).map_err(at(shown, "create mount point"))?;
-                    cur = sys::openat_strict(cur.as_raw_fd(), name, libc::O_PATH).map_err(at(shown, "open mount point"))?;
+                    cur = sys::openat_strict(cur.as_raw_fd(), name, libc::O_PATH)
+                        .map_err(at(shown, "open mount point"))?;
                 }
                 Err(e) => return Err(at(shown, "open mount point")(e)),
             }
@@ -286,8 +409,16 @@ impl Builder {
     fn create_host_dir(&self, r: &Path, shown: &Path) -> Result<()> {
         let parent = r.parent().unwrap_or(Path::new(""));
         let name = r.file_name().unwrap_or_else(|| OsStr::new(""));
-        let dirfd = sys::openat_strict(self.root.as_raw_fd(), if parent.as_os_str().is_empty() { Path::new(".") } else { parent }, libc::O_DIRECTORY | libc::O_RDONLY)
-            .map_err(at(shown, "open parent"))?;
+        let dirfd = sys::openat_strict(
+            self.root.as_raw_fd(),
+            if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            },
+            libc::O_DIRECTORY | libc::O_RDONLY,
+        )
+        .map_err(at(shown, "open parent"))?;
         let n = sys::cpath(Path::new(name)).map_err(at(shown, "name"))?;
         // SAFETY: valid descriptor and name.
         let rc = unsafe { libc::mkdirat(dirfd.as_raw_fd(), n.as_ptr(), 0o755) };

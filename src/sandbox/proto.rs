@@ -39,6 +39,9 @@ pub struct StageInput {
     /// Present when the command gets a pseudo-terminal.
     pub pty: Option<WinSize>,
     pub hooks: TestHooks,
+    /// Running without namespaces (`isolation: best_effort`).
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,8 @@ pub enum Report {
         fix: String,
         code: u8,
     },
+    /// init's pid as the supervisor sees it: killing it ends the sandbox.
+    Init { pid: i32 },
     /// The pty master rides along as a descriptor.
     Pty,
     /// The egress proxy's listening socket rides along as a descriptor.
@@ -73,7 +78,10 @@ pub enum Report {
     /// What each layer really applied; sent just before exec.
     Layers { layers: Vec<LayerReport> },
     /// How the command ended.
-    Exited { code: Option<i32>, signal: Option<i32> },
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
 }
 
 pub fn send(sock: RawFd, report: &Report, fds: &[RawFd]) -> io::Result<()> {

@@ -51,7 +51,12 @@ fn off_arg(i: u8) -> u32 {
 }
 
 fn stmt(code: u16, k: u32) -> Insn {
-    Insn { code, jt: 0, jf: 0, k }
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
     Insn { code, jt, jf, k }
@@ -75,34 +80,84 @@ pub fn syscall_nr(name: &str) -> Option<u32> {
         }};
     }
     table!(
-        setns, clone3, mount, umount2, pivot_root, chroot, fsopen, fsconfig, fsmount, fspick, open_tree,
-        move_mount, mount_setattr, ptrace, process_vm_readv, process_vm_writev, kcmp, pidfd_getfd,
-        process_madvise, bpf, perf_event_open, userfaultfd, add_key, request_key, keyctl, init_module,
-        finit_module, delete_module, kexec_load, kexec_file_load, io_uring_setup, io_uring_enter,
-        io_uring_register, open_by_handle_at, reboot, swapon, swapoff, acct, quotactl, quotactl_fd, vhangup,
-        syslog, clock_settime, clock_adjtime, settimeofday, adjtimex, clone, unshare, mknodat, ioctl, socket,
-        personality, fanotify_init,
+        setns,
+        clone3,
+        mount,
+        umount2,
+        pivot_root,
+        chroot,
+        fsopen,
+        fsconfig,
+        fsmount,
+        fspick,
+        open_tree,
+        move_mount,
+        mount_setattr,
+        ptrace,
+        process_vm_readv,
+        process_vm_writev,
+        kcmp,
+        pidfd_getfd,
+        process_madvise,
+        bpf,
+        perf_event_open,
+        userfaultfd,
+        add_key,
+        request_key,
+        keyctl,
+        init_module,
+        finit_module,
+        delete_module,
+        kexec_load,
+        kexec_file_load,
+        io_uring_setup,
+        io_uring_enter,
+        io_uring_register,
+        open_by_handle_at,
+        reboot,
+        swapon,
+        swapoff,
+        acct,
+        quotactl,
+        quotactl_fd,
+        vhangup,
+        syslog,
+        clock_settime,
+        clock_adjtime,
+        settimeofday,
+        adjtimex,
+        clone,
+        unshare,
+        mknodat,
+        ioctl,
+        socket,
+        personality,
+        fanotify_init,
     )
 }
 
 mod libc_nr {
     pub use libc::{
-        SYS_acct as acct, SYS_add_key as add_key, SYS_adjtimex as adjtimex, SYS_bpf as bpf, SYS_chroot as chroot,
-        SYS_clock_adjtime as clock_adjtime, SYS_clock_settime as clock_settime, SYS_clone as clone,
-        SYS_clone3 as clone3, SYS_delete_module as delete_module, SYS_fanotify_init as fanotify_init,
-        SYS_finit_module as finit_module, SYS_fsconfig as fsconfig, SYS_fsmount as fsmount, SYS_fsopen as fsopen,
-        SYS_fspick as fspick, SYS_init_module as init_module, SYS_io_uring_enter as io_uring_enter,
-        SYS_io_uring_register as io_uring_register, SYS_io_uring_setup as io_uring_setup, SYS_ioctl as ioctl,
-        SYS_kcmp as kcmp, SYS_kexec_file_load as kexec_file_load, SYS_kexec_load as kexec_load,
-        SYS_keyctl as keyctl, SYS_mknodat as mknodat, SYS_mount as mount, SYS_mount_setattr as mount_setattr,
-        SYS_move_mount as move_mount, SYS_open_by_handle_at as open_by_handle_at, SYS_open_tree as open_tree,
-        SYS_perf_event_open as perf_event_open, SYS_personality as personality, SYS_pidfd_getfd as pidfd_getfd,
+        SYS_acct as acct, SYS_add_key as add_key, SYS_adjtimex as adjtimex, SYS_bpf as bpf,
+        SYS_chroot as chroot, SYS_clock_adjtime as clock_adjtime,
+        SYS_clock_settime as clock_settime, SYS_clone as clone, SYS_clone3 as clone3,
+        SYS_delete_module as delete_module, SYS_fanotify_init as fanotify_init,
+        SYS_finit_module as finit_module, SYS_fsconfig as fsconfig, SYS_fsmount as fsmount,
+        SYS_fsopen as fsopen, SYS_fspick as fspick, SYS_init_module as init_module,
+        SYS_io_uring_enter as io_uring_enter, SYS_io_uring_register as io_uring_register,
+        SYS_io_uring_setup as io_uring_setup, SYS_ioctl as ioctl, SYS_kcmp as kcmp,
+        SYS_kexec_file_load as kexec_file_load, SYS_kexec_load as kexec_load, SYS_keyctl as keyctl,
+        SYS_mknodat as mknodat, SYS_mount as mount, SYS_mount_setattr as mount_setattr,
+        SYS_move_mount as move_mount, SYS_open_by_handle_at as open_by_handle_at,
+        SYS_open_tree as open_tree, SYS_perf_event_open as perf_event_open,
+        SYS_personality as personality, SYS_pidfd_getfd as pidfd_getfd,
         SYS_pivot_root as pivot_root, SYS_process_madvise as process_madvise,
         SYS_process_vm_readv as process_vm_readv, SYS_process_vm_writev as process_vm_writev,
-        SYS_ptrace as ptrace, SYS_quotactl as quotactl, SYS_quotactl_fd as quotactl_fd, SYS_reboot as reboot,
-        SYS_request_key as request_key, SYS_setns as setns, SYS_settimeofday as settimeofday,
-        SYS_socket as socket, SYS_swapoff as swapoff, SYS_swapon as swapon, SYS_syslog as syslog,
-        SYS_umount2 as umount2, SYS_unshare as unshare, SYS_userfaultfd as userfaultfd, SYS_vhangup as vhangup,
+        SYS_ptrace as ptrace, SYS_quotactl as quotactl, SYS_quotactl_fd as quotactl_fd,
+        SYS_reboot as reboot, SYS_request_key as request_key, SYS_setns as setns,
+        SYS_settimeofday as settimeofday, SYS_socket as socket, SYS_swapoff as swapoff,
+        SYS_swapon as swapon, SYS_syslog as syslog, SYS_umount2 as umount2, SYS_unshare as unshare,
+        SYS_userfaultfd as userfaultfd, SYS_vhangup as vhangup,
     };
 }
 
@@ -156,7 +211,10 @@ fn rule_body(rule: &SeccompRule) -> Vec<Insn> {
             }
         }
     }
-    code.push((stmt(RET_K, RET_ERRNO | (rule.action.errno() as u32 & 0xffff)), false));
+    code.push((
+        stmt(RET_K, RET_ERRNO | (rule.action.errno() as u32 & 0xffff)),
+        false,
+    ));
     let len = code.len();
     for (i, on_true) in fails {
         let off = (len - i - 1) as u8;
@@ -182,7 +240,10 @@ fn dispatch(groups: &[(u32, Vec<Insn>)]) -> Vec<Insn> {
     let mid = groups.len() / 2;
     let left = dispatch(&groups[..mid]);
     let right = dispatch(&groups[mid..]);
-    let mut out = vec![jump(JGE_K, groups[mid].0, 0, 1), stmt(JA, left.len() as u32)];
+    let mut out = vec![
+        jump(JGE_K, groups[mid].0, 0, 1),
+        stmt(JA, left.len() as u32),
+    ];
     out.extend(left);
     out.extend(right);
     out
@@ -193,9 +254,14 @@ fn dispatch(groups: &[(u32, Vec<Insn>)]) -> Vec<Insn> {
 pub fn compile(rules: &[SeccompRule]) -> Vec<Insn> {
     let mut by_nr: BTreeMap<u32, Vec<Insn>> = BTreeMap::new();
     for rule in rules {
-        let Some(nr) = syscall_nr(&rule.syscall) else { continue };
+        let Some(nr) = syscall_nr(&rule.syscall) else {
+            continue;
+        };
         let body = by_nr.entry(nr).or_default();
-        if body.last().is_some_and(|i| i.code == RET_K && i.k == RET_ALLOW) {
+        if body
+            .last()
+            .is_some_and(|i| i.code == RET_K && i.k == RET_ALLOW)
+        {
             body.pop();
         }
         body.extend(rule_body(rule));
@@ -220,13 +286,28 @@ pub fn compile(rules: &[SeccompRule]) -> Vec<Insn> {
 pub fn install(prog: &[Insn]) -> io::Result<()> {
     let filter: Vec<libc::sock_filter> = prog
         .iter()
-        .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
         .collect();
-    let fprog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut _ };
+    let fprog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut _,
+    };
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
     const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1;
     // SAFETY: fprog points at `filter`, alive for the call.
-    let rc = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_TSYNC,
+            &fprog,
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -297,14 +378,32 @@ mod tests {
 
     #[test]
     fn ordinary_calls_are_allowed() {
-        for nr in [libc::SYS_read, libc::SYS_write, libc::SYS_openat, libc::SYS_getpid, libc::SYS_execve, libc::SYS_exit_group, 0] {
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_getpid,
+            libc::SYS_execve,
+            libc::SYS_exit_group,
+            0,
+        ] {
             assert_eq!(run(nr, [0; 6]), RET_ALLOW, "syscall {nr}");
         }
     }
 
     #[test]
     fn denied_calls_get_their_errno() {
-        for nr in [libc::SYS_mount, libc::SYS_ptrace, libc::SYS_bpf, libc::SYS_setns, libc::SYS_keyctl, libc::SYS_pivot_root, libc::SYS_open_by_handle_at, libc::SYS_kexec_load, libc::SYS_reboot] {
+        for nr in [
+            libc::SYS_mount,
+            libc::SYS_ptrace,
+            libc::SYS_bpf,
+            libc::SYS_setns,
+            libc::SYS_keyctl,
+            libc::SYS_pivot_root,
+            libc::SYS_open_by_handle_at,
+            libc::SYS_kexec_load,
+            libc::SYS_reboot,
+        ] {
             assert_eq!(run(nr, [0; 6]), EPERM, "syscall {nr}");
         }
         assert_eq!(run(libc::SYS_clone3, [0; 6]), ENOSYS);
@@ -314,10 +413,19 @@ mod tests {
     #[test]
     fn foreign_arch_is_killed_and_x32_gets_enosys() {
         let prog = compile(&rules());
-        assert_eq!(evaluate(&prog, 0x4000_0003, libc::SYS_getpid as u32, [0; 6]), RET_KILL_PROCESS); // AUDIT_ARCH_I386
+        assert_eq!(
+            evaluate(&prog, 0x4000_0003, libc::SYS_getpid as u32, [0; 6]),
+            RET_KILL_PROCESS
+        ); // AUDIT_ARCH_I386
         if cfg!(target_arch = "x86_64") {
-            assert_eq!(evaluate(&prog, NATIVE_ARCH, X32_SYSCALL_BIT | 165, [0; 6]), ENOSYS); // x32 mount
-            assert_eq!(evaluate(&prog, NATIVE_ARCH, X32_SYSCALL_BIT | 39, [0; 6]), ENOSYS);
+            assert_eq!(
+                evaluate(&prog, NATIVE_ARCH, X32_SYSCALL_BIT | 165, [0; 6]),
+                ENOSYS
+            ); // x32 mount
+            assert_eq!(
+                evaluate(&prog, NATIVE_ARCH, X32_SYSCALL_BIT | 39, [0; 6]),
+                ENOSYS
+            );
         }
     }
 
@@ -325,32 +433,60 @@ mod tests {
     fn clone_checks_namespace_flags() {
         let sigchld = libc::SIGCHLD as u64;
         assert_eq!(run(libc::SYS_clone, [sigchld, 0, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(run(libc::SYS_clone, [0x003d_0f00, 0, 0, 0, 0, 0]), RET_ALLOW); // pthread_create flags
-        assert_eq!(run(libc::SYS_clone, [libc::CLONE_NEWUSER as u64 | sigchld, 0, 0, 0, 0, 0]), EPERM);
-        assert_eq!(run(libc::SYS_clone, [libc::CLONE_NEWNET as u64, 0, 0, 0, 0, 0]), EPERM);
-        assert_eq!(run(libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(
+            run(libc::SYS_clone, [0x003d_0f00, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        ); // pthread_create flags
+        assert_eq!(
+            run(
+                libc::SYS_clone,
+                [libc::CLONE_NEWUSER as u64 | sigchld, 0, 0, 0, 0, 0]
+            ),
+            EPERM
+        );
+        assert_eq!(
+            run(libc::SYS_clone, [libc::CLONE_NEWNET as u64, 0, 0, 0, 0, 0]),
+            EPERM
+        );
+        assert_eq!(
+            run(libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]),
+            EPERM
+        );
         assert_eq!(run(libc::SYS_unshare, [0x80, 0, 0, 0, 0, 0]), EPERM); // CLONE_NEWTIME
-        assert_eq!(run(libc::SYS_unshare, [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            run(libc::SYS_unshare, [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
     }
 
     #[test]
     fn tiocsti_is_denied_even_with_high_bits() {
         assert_eq!(run(libc::SYS_ioctl, [0, 0x5412, 0, 0, 0, 0]), EPERM);
-        assert_eq!(run(libc::SYS_ioctl, [0, 0xffff_ffff_0000_5412, 0, 0, 0, 0]), EPERM);
+        assert_eq!(
+            run(libc::SYS_ioctl, [0, 0xffff_ffff_0000_5412, 0, 0, 0, 0]),
+            EPERM
+        );
         assert_eq!(run(libc::SYS_ioctl, [0, 0x541C, 0, 0, 0, 0]), EPERM);
         assert_eq!(run(libc::SYS_ioctl, [0, 0x5413, 0, 0, 0, 0]), RET_ALLOW); // TIOCGWINSZ
     }
 
     #[test]
     fn sockets_by_family_type_and_protocol() {
-        let s = |d: i32, t: i32, p: i32| run(libc::SYS_socket, [d as u64, t as u64, p as u64, 0, 0, 0]);
+        let s =
+            |d: i32, t: i32, p: i32| run(libc::SYS_socket, [d as u64, t as u64, p as u64, 0, 0, 0]);
         assert_eq!(s(libc::AF_INET, libc::SOCK_STREAM, 0), RET_ALLOW);
-        assert_eq!(s(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0), RET_ALLOW);
+        assert_eq!(
+            s(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0),
+            RET_ALLOW
+        );
         assert_eq!(s(libc::AF_UNIX, libc::SOCK_STREAM, 0), RET_ALLOW);
         assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW, 0), RET_ALLOW);
         assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW, 9), EPERM); // NETLINK_AUDIT
         assert_eq!(s(libc::AF_INET, libc::SOCK_RAW, 1), EPERM);
-        assert_eq!(s(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_NONBLOCK, 58), EPERM);
+        assert_eq!(
+            s(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_NONBLOCK, 58),
+            EPERM
+        );
         assert_eq!(s(libc::AF_PACKET, libc::SOCK_RAW, 0), EPERM);
         assert_eq!(s(libc::AF_ALG, libc::SOCK_SEQPACKET, 0), EPERM);
         assert_eq!(s(libc::AF_VSOCK, libc::SOCK_STREAM, 0), EPERM);
@@ -361,11 +497,32 @@ mod tests {
     fn mknod_only_of_devices_and_personality() {
         let dev = (libc::S_IFCHR | 0o600) as u64;
         assert_eq!(run(libc::SYS_mknodat, [0, 0, dev, 0, 0, 0]), EPERM);
-        assert_eq!(run(libc::SYS_mknodat, [0, 0, (libc::S_IFBLK | 0o600) as u64, 0, 0, 0]), EPERM);
-        assert_eq!(run(libc::SYS_mknodat, [0, 0, (libc::S_IFIFO | 0o600) as u64, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(run(libc::SYS_personality, [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            run(
+                libc::SYS_mknodat,
+                [0, 0, (libc::S_IFBLK | 0o600) as u64, 0, 0, 0]
+            ),
+            EPERM
+        );
+        assert_eq!(
+            run(
+                libc::SYS_mknodat,
+                [0, 0, (libc::S_IFIFO | 0o600) as u64, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(libc::SYS_personality, [0xffff_ffff, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
         assert_eq!(run(libc::SYS_personality, [0, 0, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(run(libc::SYS_personality, [0x0040_0000, 0, 0, 0, 0, 0]), EPERM); // READ_IMPLIES_EXEC
-        assert_eq!(run(libc::SYS_personality, [0x0004_0000, 0, 0, 0, 0, 0]), EPERM); // ADDR_NO_RANDOMIZE
+        assert_eq!(
+            run(libc::SYS_personality, [0x0040_0000, 0, 0, 0, 0, 0]),
+            EPERM
+        ); // READ_IMPLIES_EXEC
+        assert_eq!(
+            run(libc::SYS_personality, [0x0004_0000, 0, 0, 0, 0, 0]),
+            EPERM
+        ); // ADDR_NO_RANDOMIZE
     }
 }

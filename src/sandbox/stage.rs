@@ -24,7 +24,14 @@ use super::{caps, landlock, mounts, seccomp, sys};
 use crate::policy::Mode;
 
 /// Signals the stage and init wait for and forward.
-const FORWARDED: [libc::c_int; 6] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+const FORWARDED: [libc::c_int; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
 
 struct Fail {
     layer: &'static str,
@@ -34,17 +41,36 @@ struct Fail {
 }
 
 fn fail(layer: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Fail {
-    Fail { layer, message: message.into(), fix: fix.into(), code: 125 }
+    Fail {
+        layer,
+        message: message.into(),
+        fix: fix.into(),
+        code: 125,
+    }
 }
 
 fn report_fail(f: Fail) -> u8 {
-    let _ = proto::send(CONTROL_FD, &Report::Error { layer: f.layer.into(), message: f.message, fix: f.fix, code: f.code }, &[]);
+    let _ = proto::send(
+        CONTROL_FD,
+        &Report::Error {
+            layer: f.layer.into(),
+            message: f.message,
+            fix: f.fix,
+            code: f.code,
+        },
+        &[],
+    );
     f.code
 }
 
 pub fn stage_main() -> u8 {
-    // Nothing the caller had open may reach the command.
+    // Nothing the caller had open may reach the command, and the control
+    // socket (placed by dup2, which clears close-on-exec) must not either.
     sys::close_from(PLAN_FD as u32 + 1);
+    // SAFETY: setting a descriptor flag on our own descriptor.
+    if unsafe { libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return 125;
+    }
     let input = match read_input() {
         Ok(i) => i,
         Err(e) => {
@@ -101,7 +127,13 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
     let plan = &input.plan;
     for procs in &input.cgroup_procs {
         // "0" moves the writer itself; children inherit the cgroup.
-        std::fs::write(procs, "0").map_err(|e| fail("resources", format!("cannot join {}: {e}", procs.display()), "run as root or with a delegated cgroup, or set resources.enforcement: best_effort"))?;
+        std::fs::write(procs, "0").map_err(|e| {
+            fail(
+                "resources",
+                format!("cannot join {}: {e}", procs.display()),
+                "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
+            )
+        })?;
     }
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -127,21 +159,49 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
         return degraded(input, &e);
     }
     let _ = write_file("/proc/self/setgroups", "deny");
-    write_file("/proc/self/uid_map", &format!("{uid} {uid} 1")).map_err(|e| fail("isolation", format!("cannot write uid_map: {e}"), "check user namespace support with `sandboxctl doctor`"))?;
-    write_file("/proc/self/gid_map", &format!("{gid} {gid} 1")).map_err(|e| fail("isolation", format!("cannot write gid_map: {e}"), "check user namespace support with `sandboxctl doctor`"))?;
-    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    write_file("/proc/self/uid_map", &format!("{uid} {uid} 1")).map_err(|e| {
+        fail(
+            "isolation",
+            format!("cannot write uid_map: {e}"),
+            "check user namespace support with `sandboxctl doctor`",
+        )
+    })?;
+    write_file("/proc/self/gid_map", &format!("{gid} {gid} 1")).map_err(|e| {
+        fail(
+            "isolation",
+            format!("cannot write gid_map: {e}"),
+            "check user namespace support with `sandboxctl doctor`",
+        )
+    })?;
+    let flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWCGROUP;
     // SAFETY: unshare with flag constants.
-    sys::errno_result(unsafe { libc::unshare(flags) }).map_err(|e| fail("isolation", format!("cannot create mount/pid/net/ipc/uts/cgroup namespaces: {e}"), "check `sandboxctl doctor`"))?;
+    sys::errno_result(unsafe { libc::unshare(flags) }).map_err(|e| {
+        fail(
+            "isolation",
+            format!("cannot create mount/pid/net/ipc/uts/cgroup namespaces: {e}"),
+            "check `sandboxctl doctor`",
+        )
+    })?;
 
     // init learns that we died through this pipe (besides PDEATHSIG).
     let mut life = [0 as RawFd; 2];
     // SAFETY: pipe2 fills two descriptors.
-    sys::errno_result(unsafe { libc::pipe2(life.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
+    sys::errno_result(unsafe { libc::pipe2(life.as_mut_ptr(), libc::O_CLOEXEC) })
+        .map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
     let set = block_signals();
     // SAFETY: the stage is single-threaded (a fresh exec), so fork is safe.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+        return Err(fail(
+            "process",
+            format!("fork: {}", io::Error::last_os_error()),
+            "",
+        ));
     }
     if pid == 0 {
         // SAFETY: closing our copy of the write end.
@@ -155,6 +215,7 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
     }
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(life[0]) };
+    let _ = proto::send(CONTROL_FD, &Report::Init { pid }, &[]);
     Ok(supervise_child(pid, &set))
 }
 
@@ -195,21 +256,46 @@ fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fai
         // Not ptraceable, /proc/1/* not openable by the command.
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let mut pfd = libc::pollfd { fd: life, events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: life,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: polling one descriptor without waiting.
-    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & (libc::POLLHUP | libc::POLLIN) != 0 {
+    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0
+        && pfd.revents & (libc::POLLHUP | libc::POLLIN) != 0
+    {
         return Ok(125); // the stage is already gone
     }
     let host = sys::cstr(&plan.hostname).map_err(|e| fail("isolation", e.to_string(), ""))?;
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(host.as_ptr(), plan.hostname.len()) };
 
-    mounts::build_root(plan).map_err(|e| fail("filesystem", format!("cannot build the sandbox view: {e}"), "check the path named, or run `sandboxctl check` to see the plan"))?;
-    mounts::loopback_up().map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
+    mounts::build_root(plan).map_err(|e| {
+        fail(
+            "filesystem",
+            format!("cannot build the sandbox view: {e}"),
+            "check the path named, or run `sandboxctl check` to see the plan",
+        )
+    })?;
+    mounts::loopback_up()
+        .map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
 
     if plan.network.proxy_port.is_some() {
-        let listener = super::proxy_listener(plan).map_err(|e| fail("network", format!("cannot listen for the egress proxy: {e}"), ""))?;
-        proto::send(CONTROL_FD, &Report::ProxyListener, &[listener]).map_err(|e| fail("network", format!("cannot hand over the proxy socket: {e}"), ""))?;
+        let listener = super::proxy_listener(plan).map_err(|e| {
+            fail(
+                "network",
+                format!("cannot listen for the egress proxy: {e}"),
+                "",
+            )
+        })?;
+        proto::send(CONTROL_FD, &Report::ProxyListener, &[listener]).map_err(|e| {
+            fail(
+                "network",
+                format!("cannot hand over the proxy socket: {e}"),
+                "",
+            )
+        })?;
         // SAFETY: the supervisor holds its own copy now.
         unsafe { libc::close(listener) };
     }
@@ -224,7 +310,11 @@ fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fai
     if unsafe { libc::chdir(workdir.as_ptr()) } < 0 {
         return Err(fail(
             "filesystem",
-            format!("the workdir {} is not visible in the sandbox: {}", plan.workdir.display(), io::Error::last_os_error()),
+            format!(
+                "the workdir {} is not visible in the sandbox: {}",
+                plan.workdir.display(),
+                io::Error::last_os_error()
+            ),
             "list the workdir (e.g. `.`) under filesystem.writable or filesystem.readonly",
         ));
     }
@@ -232,7 +322,11 @@ fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fai
     // SAFETY: init is single-threaded (forked from the single-threaded stage).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+        return Err(fail(
+            "process",
+            format!("fork: {}", io::Error::last_os_error()),
+            "",
+        ));
     }
     if pid == 0 {
         let f = command(input, pty_slave.as_deref());
@@ -283,23 +377,47 @@ fn reap_until(cmd: libc::pid_t, set: &libc::sigset_t) -> u8 {
 /// A pseudo-terminal from the sandbox's own devpts: the master goes to the
 /// supervisor, the slave path to the command.
 fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
-    let pty_fail = |what: &str| fail("terminal", format!("{what}: {}", io::Error::last_os_error()), "run without a terminal on stdin");
+    let pty_fail = |what: &str| {
+        fail(
+            "terminal",
+            format!("{what}: {}", io::Error::last_os_error()),
+            "run without a terminal on stdin",
+        )
+    };
     // SAFETY: opening the sandbox's /dev/ptmx.
-    let master = unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let master = unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if master < 0 {
         return Err(pty_fail("open /dev/ptmx"));
     }
     let mut unlock: libc::c_int = 0;
     let mut n: libc::c_uint = 0;
-    let ws = libc::winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: ioctls on our pty master with valid argument pointers.
     unsafe {
-        if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0 || libc::ioctl(master, libc::TIOCGPTN, &mut n) < 0 {
+        if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0
+            || libc::ioctl(master, libc::TIOCGPTN, &mut n) < 0
+        {
             return Err(pty_fail("unlock pty"));
         }
         libc::ioctl(master, libc::TIOCSWINSZ, &ws);
     }
-    proto::send(CONTROL_FD, &Report::Pty, &[master]).map_err(|e| fail("terminal", format!("cannot hand over the terminal: {e}"), ""))?;
+    proto::send(CONTROL_FD, &Report::Pty, &[master]).map_err(|e| {
+        fail(
+            "terminal",
+            format!("cannot hand over the terminal: {e}"),
+            "",
+        )
+    })?;
     // SAFETY: the supervisor has its copy.
     unsafe { libc::close(master) };
     Ok(PathBuf::from(format!("/dev/pts/{n}")))
@@ -325,7 +443,11 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
         unsafe {
             let fd = libc::open(p.as_ptr(), libc::O_RDWR);
             if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(fail("terminal", format!("cannot attach the terminal: {}", io::Error::last_os_error()), ""));
+                return Err(fail(
+                    "terminal",
+                    format!("cannot attach the terminal: {}", io::Error::last_os_error()),
+                    "",
+                ));
             }
             for target in 0..3 {
                 libc::dup2(fd, target);
@@ -337,8 +459,10 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
     }
     set_rlimits(plan)?;
     unblock_all();
-    caps::drop_all().map_err(|e| fail("capabilities", format!("cannot drop capabilities: {e}"), ""))?;
-    caps::no_new_privs().map_err(|e| fail("capabilities", format!("cannot set no_new_privs: {e}"), ""))?;
+    let caps_full = caps::drop_all()
+        .map_err(|e| fail("capabilities", format!("cannot drop capabilities: {e}"), ""))?;
+    caps::no_new_privs()
+        .map_err(|e| fail("capabilities", format!("cannot set no_new_privs: {e}"), ""))?;
     let ll = landlock::apply(&plan.landlock, input.hooks.landlock_abi_max);
     if ll.enforced != Enforced::Fully && plan.isolation == Mode::Strict {
         return Err(fail(
@@ -348,28 +472,65 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
         ));
     }
     let prog = seccomp::compile(&plan.seccomp);
-    seccomp::install(&prog).map_err(|e| fail("seccomp", format!("cannot load the seccomp filter: {e}"), "check `sandboxctl doctor`"))?;
-    let layers = vec![
-        LayerReport { layer: "namespaces".into(), enforced: Enforced::Fully, detail: "user, mount, pid, network, ipc, uts, cgroup".into() },
-        LayerReport { layer: "filesystem".into(), enforced: Enforced::Fully, detail: format!("{} mounts from the plan", plan.mounts.len()) },
-        LayerReport { layer: "capabilities".into(), enforced: Enforced::Fully, detail: "all dropped, bounding set empty, no_new_privs".into() },
-        ll,
-        LayerReport { layer: "seccomp".into(), enforced: Enforced::Fully, detail: format!("{} rules, {} instructions", plan.seccomp.len(), prog.len()) },
-    ];
+    seccomp::install(&prog).map_err(|e| {
+        fail(
+            "seccomp",
+            format!("cannot load the seccomp filter: {e}"),
+            "check `sandboxctl doctor`",
+        )
+    })?;
+    let caps_detail = if caps_full {
+        "all dropped, bounding set empty, no_new_privs"
+    } else {
+        "none held, none can be gained (no_new_privs); bounding set not emptied (no CAP_SETPCAP outside a user namespace)"
+    };
+    let mut layers = Vec::new();
+    if !input.degraded {
+        layers.push(LayerReport {
+            layer: "namespaces".into(),
+            enforced: Enforced::Fully,
+            detail: "user, mount, pid, network, ipc, uts, cgroup".into(),
+        });
+        layers.push(LayerReport {
+            layer: "filesystem".into(),
+            enforced: Enforced::Fully,
+            detail: format!("{} mounts from the plan", plan.mounts.len()),
+        });
+    }
+    layers.push(LayerReport {
+        layer: "capabilities".into(),
+        enforced: if caps_full || !input.degraded {
+            Enforced::Fully
+        } else {
+            Enforced::Partially
+        },
+        detail: caps_detail.into(),
+    });
+    layers.push(ll);
+    layers.push(LayerReport {
+        layer: "seccomp".into(),
+        enforced: Enforced::Fully,
+        detail: format!("{} rules, {} instructions", plan.seccomp.len(), prog.len()),
+    });
     let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
     Ok(())
 }
 
 fn set_rlimits(plan: &crate::plan::Plan) -> Result<(), Fail> {
     let set = |res, value: u64| {
-        let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
+        let lim = libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
         // SAFETY: valid rlimit pointer.
         sys::errno_result(unsafe { libc::setrlimit(res, &lim) })
     };
     set(libc::RLIMIT_CORE, 0).map_err(|e| fail("resources", format!("RLIMIT_CORE: {e}"), ""))?;
-    set(libc::RLIMIT_NOFILE, plan.limits.nofile).map_err(|e| fail("resources", format!("RLIMIT_NOFILE: {e}"), ""))?;
+    set(libc::RLIMIT_NOFILE, plan.limits.nofile)
+        .map_err(|e| fail("resources", format!("RLIMIT_NOFILE: {e}"), ""))?;
     if let Some(l) = &plan.limits.file_size_mb {
-        set(libc::RLIMIT_FSIZE, l.value.saturating_mul(1024 * 1024)).map_err(|e| fail("resources", format!("RLIMIT_FSIZE: {e}"), ""))?;
+        set(libc::RLIMIT_FSIZE, l.value.saturating_mul(1024 * 1024))
+            .map_err(|e| fail("resources", format!("RLIMIT_FSIZE: {e}"), ""))?;
     }
     Ok(())
 }
@@ -383,7 +544,11 @@ fn cstrings<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<CString> {
 fn exec(input: &StageInput) -> Fail {
     let plan = &input.plan;
     let argv = cstrings(plan.command.iter().map(|s| s.as_bytes()));
-    let env_strings: Vec<String> = plan.env.iter().map(|v| format!("{}={}", v.name, v.value)).collect();
+    let env_strings: Vec<String> = plan
+        .env
+        .iter()
+        .map(|v| format!("{}={}", v.name, v.value))
+        .collect();
     let envp = cstrings(env_strings.iter().map(|s| s.as_bytes()));
     if argv.len() != plan.command.len() || argv.is_empty() {
         return fail("exec", "the command contains a NUL byte", "");
@@ -393,15 +558,26 @@ fn exec(input: &StageInput) -> Fail {
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envp_p.push(std::ptr::null());
     let name = &plan.command[0];
-    let path_var = plan.env.iter().find(|v| v.name == "PATH").map(|v| v.value.clone()).unwrap_or_default();
+    let path_var = plan
+        .env
+        .iter()
+        .find(|v| v.name == "PATH")
+        .map(|v| v.value.clone())
+        .unwrap_or_default();
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![PathBuf::from(name)]
     } else {
-        path_var.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).collect()
+        path_var
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(name))
+            .collect()
     };
     let mut denied = None;
     for c in &candidates {
-        let Ok(p) = CString::new(c.as_os_str().as_bytes()) else { continue };
+        let Ok(p) = CString::new(c.as_os_str().as_bytes()) else {
+            continue;
+        };
         // SAFETY: argv and envp are NULL-terminated arrays of C strings that
         // outlive the call.
         unsafe { libc::execve(p.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
@@ -443,24 +619,38 @@ fn degraded(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
     let lost = format!("user namespaces unavailable ({why}): lost mount view (blocked paths are NOT masked), pid, network, ipc and uts isolation");
     let _ = proto::send(
         CONTROL_FD,
-        &Report::Layers { layers: vec![LayerReport { layer: "namespaces".into(), enforced: Enforced::Not, detail: lost }] },
+        &Report::Layers {
+            layers: vec![LayerReport {
+                layer: "namespaces".into(),
+                enforced: Enforced::Not,
+                detail: lost,
+            }],
+        },
         &[],
     );
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let set = block_signals();
-    let workdir = sys::cpath(&input.plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
+    let workdir =
+        sys::cpath(&input.plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
     // SAFETY: single-threaded stage; valid C string.
     unsafe { libc::chdir(workdir.as_ptr()) };
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fail("process", format!("fork: {}", io::Error::last_os_error()), ""));
+        return Err(fail(
+            "process",
+            format!("fork: {}", io::Error::last_os_error()),
+            "",
+        ));
     }
     if pid == 0 {
         let mut plan_input = input.clone();
-        // Without a mount namespace there is no own /dev etc.; Landlock
-        // still limits the host paths the plan names.
+        // Without a mount namespace the paths are the host's: Landlock may
+        // only grant what the plan binds from the host, never the private
+        // /tmp or home (which would be the host's), and single devices.
         plan_input.pty = None;
+        plan_input.degraded = true;
+        plan_input.plan.landlock = crate::plan::host_landlock(&input.plan);
         let f = command(&plan_input, None);
         let code = report_fail(f);
         // SAFETY: leave the child.

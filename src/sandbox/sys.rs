@@ -68,7 +68,12 @@ pub fn openat_strict(dir: RawFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> 
 pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
     let p = cpath(path)?;
     // SAFETY: NUL-terminated path.
-    owned(unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) } as libc::c_long)
+    owned(unsafe {
+        libc::open(
+            p.as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    } as libc::c_long)
 }
 
 pub const OPEN_TREE_CLONE: u32 = 1;
@@ -164,22 +169,49 @@ pub fn fresh_fs(fstype: &str, options: &[(&str, &str)], attrs: u64) -> io::Resul
         // SAFETY: strings are NUL-terminated; a flag takes a NULL value.
         check(unsafe {
             if value.is_empty() {
-                libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), FSCONFIG_SET_FLAG, k.as_ptr(), std::ptr::null::<u8>(), 0)
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    fsfd.as_raw_fd(),
+                    FSCONFIG_SET_FLAG,
+                    k.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    0,
+                )
             } else {
-                libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0)
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    fsfd.as_raw_fd(),
+                    FSCONFIG_SET_STRING,
+                    k.as_ptr(),
+                    v.as_ptr(),
+                    0,
+                )
             }
         })?;
     }
     // SAFETY: command without arguments.
     check(unsafe {
-        libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
     })?;
     // SAFETY: fsfd is a configured filesystem context.
     owned(unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
 }
 
 /// mount(2) with plain arguments, for the few steps that need it.
-pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: libc::c_ulong, data: Option<&CStr>) -> io::Result<()> {
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
     let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: every pointer is NULL or a NUL-terminated string.
     let rc = unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) };
@@ -188,7 +220,8 @@ pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: li
 
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
     // SAFETY: both are NUL-terminated paths.
-    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(|_| ())
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+        .map(|_| ())
 }
 
 /// Close every descriptor from `first` up.
@@ -214,8 +247,11 @@ pub fn errno_result(rc: libc::c_int) -> io::Result<()> {
 
 /// Send bytes plus optional descriptors (SCM_RIGHTS) on a unix socket.
 pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-    let space = unsafe { libc::CMSG_SPACE((fds.len() * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut _,
+        iov_len: data.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cbuf = vec![0u8; space.max(1)];
     // SAFETY: msghdr is plain data; zeroed is a valid starting state.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -229,8 +265,12 @@ pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> 
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN((fds.len() * std::mem::size_of::<RawFd>()) as u32) as usize;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), fds.len());
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr(),
+                libc::CMSG_DATA(cmsg).cast::<RawFd>(),
+                fds.len(),
+            );
         }
     }
     // SAFETY: msg points at live buffers.
@@ -243,7 +283,10 @@ pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> 
 
 /// Receive one message (up to `buf.len()` bytes) and any descriptors with it.
 pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     let mut cbuf = [0u8; 256];
     // SAFETY: msghdr is plain data.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -262,7 +305,8 @@ pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<Owne
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
+                let count =
+                    ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
                 let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
                 for i in 0..count {
                     fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));

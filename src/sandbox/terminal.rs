@@ -16,14 +16,22 @@ pub fn stdin_size() -> Option<WinSize> {
         if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) < 0 || ws.ws_row == 0 {
             return Some(WinSize { rows: 24, cols: 80 });
         }
-        Some(WinSize { rows: ws.ws_row, cols: ws.ws_col })
+        Some(WinSize {
+            rows: ws.ws_row,
+            cols: ws.ws_col,
+        })
     }
 }
 
 /// Forward a window size to the pty; the kernel then sends SIGWINCH to the
 /// foreground process group inside.
 pub fn set_size(master: RawFd, size: WinSize) {
-    let ws = libc::winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: valid winsize pointer.
     unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
 }
@@ -117,8 +125,13 @@ impl SignalFd {
         // SAFETY: reading one signalfd_siginfo into a zeroed buffer.
         unsafe {
             let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let n = libc::read(self.fd, (&mut info as *mut libc::signalfd_siginfo).cast(), std::mem::size_of::<libc::signalfd_siginfo>());
-            (n == std::mem::size_of::<libc::signalfd_siginfo>() as isize).then_some(info.ssi_signo as i32)
+            let n = libc::read(
+                self.fd,
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            );
+            (n == std::mem::size_of::<libc::signalfd_siginfo>() as isize)
+                .then_some(info.ssi_signo as i32)
         }
     }
 }

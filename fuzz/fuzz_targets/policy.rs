@@ -1,0 +1,9 @@
+//! Arbitrary bytes into the policy loader: it must return, never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = sandboxctl::policy::load_str(text, "fuzz.yaml", None);
+    }
+});

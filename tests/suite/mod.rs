@@ -1,0 +1,6 @@
+pub mod check;
+pub mod exec;
+pub mod harness;
+pub mod isolation;
+pub mod policy_errors;
+pub mod resources;
