@@ -161,7 +161,10 @@ fn fork_bomb_is_contained_and_killed_by_the_time_limit() {
 fn file_size_limit_stops_large_writes() {
     // RLIMIT_FSIZE needs no cgroup.
     if let Some(why) = no_sandbox() {
-        skip("file_size_limit_stops_large_writes", &format!("sandbox unavailable: {why}"));
+        skip(
+            "file_size_limit_stops_large_writes",
+            &format!("sandbox unavailable: {why}"),
+        );
         return;
     }
     let sbx = Sandbox::new();
