@@ -3,6 +3,7 @@ pub mod exec;
 pub mod harness;
 pub mod isolation;
 pub mod kernel;
+pub mod network;
 pub mod policy_errors;
 pub mod resources;
 pub mod terminal;
