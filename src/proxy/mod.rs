@@ -221,7 +221,7 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         let Some(Ok(n)) = read_until(&mut conn, &mut buf, |b| match parse_socks_greeting(b) {
             Ok(Some(n)) => Some(Ok(n)),
             Ok(None) => None,
-            Err(()) => Some(Err(())),
+            Err(e) => Some(Err(e)),
         }) else {
             let _ = conn.write_all(&[5, 0xff]);
             return;

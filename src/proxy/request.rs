@@ -164,14 +164,18 @@ pub const SOCKS_UNREACHABLE: u8 = 4;
 pub const SOCKS_CMD_UNSUPPORTED: u8 = 7;
 pub const SOCKS_ATYP_UNSUPPORTED: u8 = 8;
 
+/// A SOCKS5 greeting that is malformed or offers no method we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoAcceptableMethod;
+
 /// The SOCKS5 greeting: `Ok(Some(len))` when it offers "no
 /// authentication", `Err` when it does not or is malformed.
-pub fn parse_socks_greeting(buf: &[u8]) -> Result<Option<usize>, ()> {
+pub fn parse_socks_greeting(buf: &[u8]) -> Result<Option<usize>, NoAcceptableMethod> {
     if buf.len() < 2 {
         return Ok(None);
     }
     if buf[0] != 5 {
-        return Err(());
+        return Err(NoAcceptableMethod);
     }
     let n = usize::from(buf[1]);
     if buf.len() < 2 + n {
@@ -180,7 +184,7 @@ pub fn parse_socks_greeting(buf: &[u8]) -> Result<Option<usize>, ()> {
     if buf[2..2 + n].contains(&0) {
         Ok(Some(2 + n))
     } else {
-        Err(())
+        Err(NoAcceptableMethod)
     }
 }
 
@@ -294,7 +298,7 @@ mod tests {
     #[test]
     fn socks5() {
         assert_eq!(parse_socks_greeting(&[5, 1, 0]), Ok(Some(3)));
-        assert_eq!(parse_socks_greeting(&[5, 1, 2]), Err(()));
+        assert_eq!(parse_socks_greeting(&[5, 1, 2]), Err(NoAcceptableMethod));
         assert_eq!(parse_socks_greeting(&[5, 2]), Ok(None));
         let mut req = vec![5, 1, 0, 3, 11];
         req.extend_from_slice(b"example.com");
