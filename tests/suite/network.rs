@@ -320,7 +320,7 @@ fn a_real_package_client_fetches_only_when_allowed() {
         return;
     }
     let sbx = Sandbox::new();
-    let p = net_policy(&sbx, &[host.clone()]);
+    let p = net_policy(&sbx, std::slice::from_ref(&host));
     let out = sbx.run(&[
         "run",
         "--no-audit",
