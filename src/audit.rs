@@ -43,29 +43,12 @@ fn new_run_id() -> String {
 
 /// RFC 3339 UTC time with milliseconds.
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now();
+    let ms = now
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+        .unwrap_or_default()
+        .subsec_millis();
+    rfc3339_at(now).replace(".000Z", &format!(".{ms:03}Z"))
 }
 
 impl AuditLog {
@@ -132,18 +115,20 @@ impl AuditLog {
         &self.run_id
     }
 
-    fn append(&self, mut record: Value) {
-        let Some(file) = &self.file else { return };
-        record["schema"] = SCHEMA.into();
-        record["run_id"] = self.run_id.clone().into();
-        let mut line = record.to_string();
-        line.push('\n');
-        // SAFETY: flock on our own descriptor.
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        let mut f = file;
-        let _ = f.write_all(line.as_bytes());
-        // SAFETY: as above.
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+    fn append(&self, record: Value) {
+        if let Some(file) = &self.file {
+            append_to(file, &self.run_id, record);
+        }
+    }
+
+    /// A handle other threads (the egress proxy) use to record denials as
+    /// they happen, under the same run id.
+    pub fn sink(&self) -> Option<AuditSink> {
+        let file = self.file.as_ref()?.try_clone().ok()?;
+        Some(AuditSink {
+            file,
+            run_id: self.run_id.clone(),
+        })
     }
 
     fn base(&self, plan: &Plan, kind: &str) -> Value {
@@ -215,6 +200,34 @@ impl AuditLog {
     }
 }
 
+fn append_to(file: &File, run_id: &str, mut record: Value) {
+    record["schema"] = SCHEMA.into();
+    record["run_id"] = run_id.into();
+    let mut line = record.to_string();
+    line.push('\n');
+    // SAFETY: flock on our own descriptor.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    let mut f = file;
+    let _ = f.write_all(line.as_bytes());
+    // SAFETY: as above.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+}
+
+/// Appends records of one run from any thread.
+pub struct AuditSink {
+    file: File,
+    run_id: String,
+}
+
+impl AuditSink {
+    pub fn denial(&self, layer: &str, mut detail: Value) {
+        detail["type"] = "denial".into();
+        detail["layer"] = layer.into();
+        detail["time"] = now_rfc3339().into();
+        append_to(&self.file, &self.run_id, detail);
+    }
+}
+
 /// SHA-256 of the running binary, cached beside the audit log's default
 /// location and keyed by the binary's device, inode, size and times, so a
 /// run does not rehash megabytes. `seal`/`verify` always hash in full.
@@ -231,20 +244,180 @@ pub fn binary_sha256_cached() -> String {
         meta.ctime_nsec() + meta.ctime() * 1_000_000_000
     );
     let cache = default_path().map(|p| p.with_file_name("binary-sha256.cache"));
-    if let Some(c) = &cache {
-        if let Ok(text) = std::fs::read_to_string(c) {
-            if let Some((k, sum)) = text.trim().split_once(' ') {
-                if k == key {
-                    return sum.to_string();
-                }
-            }
-        }
+    let known = cache
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .unwrap_or_default();
+    if let Some(sum) = known.lines().find_map(|l| {
+        l.split_once(' ')
+            .filter(|(k, _)| *k == key)
+            .map(|(_, s)| s.to_string())
+    }) {
+        return sum;
     }
     let sum = crate::integrity::binary_sha256()
         .map(|(s, _)| s)
         .unwrap_or_default();
     if let Some(c) = &cache {
-        let _ = std::fs::write(c, format!("{key} {sum}\n"));
+        if let Some(dir) = c.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+        // Keep the last few binaries (release, debug, test copies).
+        let mut lines: Vec<&str> = known.lines().rev().take(15).collect();
+        lines.reverse();
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("{key} {sum}\n"));
+        let tmp = c.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, c);
+        }
     }
     sum
+}
+
+/// `--since`: an RFC 3339 time (or its prefix, `2026-11-21`), or an age
+/// like `30m`, `2h`, `7d`. Returns the earliest time to show.
+pub fn since_bound(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let units = [('s', 1u64), ('m', 60), ('h', 3600), ('d', 86_400)];
+    if let Some((_, mult)) = units.iter().find(|(u, _)| s.ends_with(*u)) {
+        if let Ok(n) = s[..s.len() - 1].parse::<u64>() {
+            let now = std::time::SystemTime::now();
+            let then = now
+                .checked_sub(std::time::Duration::from_secs(n.saturating_mul(*mult)))
+                .unwrap_or(std::time::UNIX_EPOCH);
+            return Ok(rfc3339_at(then));
+        }
+    }
+    if s.len() >= 4 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+        return Ok(s.to_string());
+    }
+    Err(format!(
+        "--since takes a time like 2026-11-21T10:00 or an age like 30m, 2h, 7d (got `{s}`)"
+    ))
+}
+
+fn rfc3339_at(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `sandboxctl audit`: recent runs and what they were refused, as a table.
+pub fn table(path: &Path, since: Option<&str>, denied_only: bool) -> Result<String, Failure> {
+    let bound = since
+        .map(since_bound)
+        .transpose()
+        .map_err(|e| Failure::setup("audit", e, ""))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::setup(
+            "audit",
+            format!("cannot read {}: {e}", path.display()),
+            "pass the log with `sandboxctl audit FILE`",
+        )
+    })?;
+    let mut runs: Vec<Value> = Vec::new();
+    let mut denials: std::collections::BTreeMap<String, Vec<Value>> =
+        std::collections::BTreeMap::new();
+    let mut bad = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            bad += 1;
+            continue;
+        };
+        if let Some(b) = &bound {
+            if v["time"].as_str().is_some_and(|t| t < b.as_str()) {
+                continue;
+            }
+        }
+        let id = v["run_id"].as_str().unwrap_or_default().to_string();
+        match v["type"].as_str() {
+            Some("run") => runs.push(v),
+            Some("denial") => denials.entry(id).or_default().push(v),
+            _ => {}
+        }
+    }
+    let mut out = format!(
+        "{:<20} {:<16} {:>4}  {:<14} {}\n",
+        "TIME", "RUN", "EXIT", "ENDED BY", "COMMAND"
+    );
+    for r in &runs {
+        let id = r["run_id"].as_str().unwrap_or_default();
+        let ds = denials.get(id).cloned().unwrap_or_default();
+        let has_denial = !ds.is_empty()
+            || r["exit_code"] == 126
+            || r["denials"].as_array().is_some_and(|d| !d.is_empty());
+        if denied_only && !has_denial {
+            continue;
+        }
+        let cmd = r["command"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(crate::util::shell_quote)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let cmd: String = if cmd.chars().count() > 60 {
+            cmd.chars().take(57).collect::<String>() + "..."
+        } else {
+            cmd
+        };
+        let time: String = r["time"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(19)
+            .collect();
+        out.push_str(&format!(
+            "{:<20} {:<16} {:>4}  {:<14} {}\n",
+            time,
+            id,
+            r["exit_code"],
+            r["ended_by"].as_str().unwrap_or_default(),
+            cmd
+        ));
+        for d in &ds {
+            let what = d["decision"]["reason"]
+                .as_str()
+                .or_else(|| d["reason"].as_str())
+                .or_else(|| d["what"].as_str())
+                .unwrap_or_default();
+            let layer = d["layer"].as_str().unwrap_or_default();
+            let target = match (d["host"].as_str(), d["port"].as_u64()) {
+                (Some(h), Some(p)) => format!("{h}:{p}: "),
+                _ => String::new(),
+            };
+            out.push_str(&format!("    denied: {layer}: {target}{what}\n"));
+        }
+    }
+    if bad > 0 {
+        out.push_str(&format!("({bad} unreadable lines skipped)\n"));
+    }
+    Ok(out)
 }

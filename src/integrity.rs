@@ -7,7 +7,6 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::policy::Policy;
 use crate::util;
 
 #[derive(Debug)]
@@ -132,14 +131,18 @@ pub fn verify(policy: &Path) -> Result<String, IntegrityError> {
 }
 
 /// Before `run`: verify the manifest if there is one (or if required).
-pub fn check_before_run(policy: &Policy, require: bool) -> Result<(), IntegrityError> {
-    let Some(path) = &policy.path else {
+/// Returns the policy's verified SHA-256, when a manifest was checked.
+pub fn check_before_run(
+    policy: Option<&Path>,
+    require: bool,
+) -> Result<Option<String>, IntegrityError> {
+    let Some(path) = policy else {
         if require {
             return Err(IntegrityError("--require-seal needs a policy file (-p); the embedded default policy has no manifest".into()));
         }
-        return Ok(());
+        return Ok(None);
     };
-    let manifest = manifest_path(path);
+    let manifest = manifest_path(&path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
     if !manifest.exists() {
         if require {
             return Err(IntegrityError(format!(
@@ -148,16 +151,11 @@ pub fn check_before_run(policy: &Policy, require: bool) -> Result<(), IntegrityE
                 path.display()
             )));
         }
-        return Ok(());
+        return Ok(None);
     }
     verify(path)?;
-    // The policy text that was parsed must be the one that was verified.
-    let now = policy_sha256(path)?;
-    if now != policy.sha256 {
-        return Err(IntegrityError(format!(
-            "policy {} changed while it was being read",
-            path.display()
-        )));
-    }
-    Ok(())
+    let canonical = path
+        .canonicalize()
+        .map_err(|e| IntegrityError(format!("{}: {e}", path.display())))?;
+    Ok(Some(policy_sha256(&canonical)?))
 }

@@ -42,6 +42,17 @@ enum Command {
         #[arg(short = 'p', long = "policy")]
         policy: PathBuf,
     },
+    /// Show recent runs from the audit log and what they were refused.
+    Audit {
+        /// Only records at or after this time (2026-11-21T10:00) or age (30m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs that were denied something.
+        #[arg(long)]
+        denied: bool,
+        /// The log (default: $XDG_STATE_HOME/sandboxctl/audit.jsonl).
+        file: Option<PathBuf>,
+    },
     /// Internal: the single-threaded stage inside the new namespaces.
     #[command(name = "__stage", hide = true)]
     Stage,
@@ -120,6 +131,19 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if report.all_ok() { 0 } else { 1 })
         }
+        Command::Audit {
+            since,
+            denied,
+            file,
+        } => {
+            let path = file
+                .or_else(sandboxctl::audit::default_path)
+                .unwrap_or_default();
+            report(
+                sandboxctl::audit::table(&path, since.as_deref(), denied).map(|t| print!("{t}")),
+                false,
+            )
+        }
         Command::Seal { policy } => report(
             integrity::seal(&policy)
                 .map(|msg| println!("{msg}"))
@@ -151,12 +175,18 @@ fn report(result: Result<(), Failure>, json: bool) -> ExitCode {
     }
 }
 
-fn load_policy(flag: Option<&Path>) -> Result<Policy, Failure> {
+/// The policy file to use: `-p`, else `$SANDBOXCTL_POLICY`; `None` means
+/// the embedded default policy.
+fn policy_path(flag: Option<&Path>) -> Option<PathBuf> {
     let from_env = std::env::var_os("SANDBOXCTL_POLICY")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    match flag.map(Path::to_path_buf).or(from_env) {
-        Some(path) => Ok(policy::load_file(&path)?),
+    flag.map(Path::to_path_buf).or(from_env)
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy, Failure> {
+    match path {
+        Some(path) => Ok(policy::load_file(path)?),
         None => Ok(policy::load_default()?),
     }
 }
@@ -190,17 +220,33 @@ fn workdir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
 }
 
 struct Prepared {
-    policy: Policy,
     plan: Plan,
 }
 
+/// Load the policy (after checking its manifest, for `run`) and plan.
 fn prepare(
     common: &Common,
     cmd: &[String],
     timeout: Option<u64>,
     protected: &[PathBuf],
+    seal: Option<bool>,
 ) -> Result<Prepared, Failure> {
-    let policy = load_policy(common.policy.as_deref())?;
+    let path = policy_path(common.policy.as_deref());
+    // A tampered policy is refused for that, before anything parses it.
+    let verified = match seal {
+        Some(require) => integrity::check_before_run(path.as_deref(), require)?,
+        None => None,
+    };
+    let policy = load_policy(path.as_deref())?;
+    if let Some(sum) = verified {
+        if sum != policy.sha256 {
+            return Err(integrity::IntegrityError(format!(
+                "policy {} changed while it was being read",
+                policy.name
+            ))
+            .into());
+        }
+    }
     let workdir = workdir(common.workdir.as_deref())?;
     let user = host::current_user();
     let env = host::environment();
@@ -216,11 +262,11 @@ fn prepare(
         protected,
     };
     let plan = plan::build(&inv, &HostFs)?;
-    Ok(Prepared { policy, plan })
+    Ok(Prepared { plan })
 }
 
 fn check(args: &CheckArgs) -> Result<(), Failure> {
-    let Prepared { plan, .. } = prepare(&args.common, &args.cmd, None, &[])?;
+    let Prepared { plan } = prepare(&args.common, &args.cmd, None, &[], None)?;
     if args.common.json {
         println!(
             "{}",
@@ -238,15 +284,20 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
 fn run(args: RunArgs) -> Result<u8, Failure> {
     let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
     let protected: Vec<PathBuf> = audit.path().into_iter().collect();
-    let Prepared { policy, plan } = prepare(&args.common, &args.cmd, args.timeout, &protected)?;
-    integrity::check_before_run(&policy, args.require_seal)?;
+    let Prepared { plan } = prepare(
+        &args.common,
+        &args.cmd,
+        args.timeout,
+        &protected,
+        Some(args.require_seal),
+    )?;
     if let Some(d) = &plan.precheck {
         if !d.allowed {
             audit.denied(&plan, d);
             return Err(Failure::Denied(Box::new(d.clone())));
         }
     }
-    let outcome = sandboxctl::sandbox::run(&plan, args.common.json);
+    let outcome = sandboxctl::sandbox::run(&plan, audit.sink());
     audit.record(&plan, &outcome);
     match outcome {
         Ok(o) => {

@@ -72,6 +72,7 @@ impl Upstream {
 
 struct Shared {
     rules: Vec<ProxyRule>,
+    audit: Option<crate::audit::AuditSink>,
     upstream: Option<Upstream>,
     records: Mutex<Vec<Value>>,
     active: AtomicUsize,
@@ -97,11 +98,16 @@ impl Running {
     }
 }
 
-pub fn start(listener: OwnedFd, plan: &Plan) -> io::Result<Running> {
+pub fn start(
+    listener: OwnedFd,
+    plan: &Plan,
+    audit: Option<crate::audit::AuditSink>,
+) -> io::Result<Running> {
     let listener = TcpListener::from(listener);
     listener.set_nonblocking(false)?;
     let shared = Arc::new(Shared {
         rules: plan.network.allow.clone(),
+        audit,
         upstream: Upstream::from_env(),
         records: Mutex::new(Vec::new()),
         active: AtomicUsize::new(0),
@@ -181,10 +187,11 @@ fn deny(
         ),
         Kind::Socks => socks_reply(conn, request::SOCKS_NOT_ALLOWED),
     }
-    record(
-        shared,
-        json!({ "type": "network", "allowed": false, "request": what, "host": host, "port": port, "reason": reason }),
-    );
+    let v = json!({ "type": "network", "allowed": false, "request": what, "host": host, "port": port, "reason": reason });
+    if let Some(a) = &shared.audit {
+        a.denial("network", v.clone());
+    }
+    record(shared, v);
 }
 
 /// Read until `done` says the buffer holds a complete message.

@@ -94,7 +94,7 @@ pub(crate) fn proxy_listener(plan: &Plan) -> io::Result<RawFd> {
     Ok(l.into_raw_fd())
 }
 
-pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
+pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcome, Failure> {
     let started = Instant::now();
     let mut warnings = Vec::new();
     let cg = cgroup::prepare(plan)?;
@@ -169,6 +169,7 @@ pub fn run(plan: &Plan, _json: bool) -> Result<Outcome, Failure> {
         stage_status: None,
         cgroup: &cg,
         proxy: None,
+        audit,
         plan,
     };
     state.run();
@@ -290,6 +291,7 @@ struct Loop<'a> {
     stage_status: Option<u8>,
     cgroup: &'a CgroupRun,
     proxy: Option<crate::proxy::Running>,
+    audit: Option<crate::audit::AuditSink>,
     plan: &'a Plan,
 }
 
@@ -461,7 +463,7 @@ impl Loop<'_> {
                 }
                 Report::ProxyListener => {
                     if let Some(fd) = fds.pop() {
-                        match crate::proxy::start(fd, self.plan) {
+                        match crate::proxy::start(fd, self.plan, self.audit.take()) {
                             Ok(p) => self.proxy = Some(p),
                             Err(e) => {
                                 self.error = Some((
