@@ -101,6 +101,7 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
+    sandboxctl::sandbox::mark_start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -15,7 +15,7 @@ pub mod request;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -448,12 +448,87 @@ fn open_via_upstream(
     Ok(s)
 }
 
+/// One direction of a tunnel: bytes move socket → pipe → socket with
+/// splice(2), never through user space.
+struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+    pending: usize,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptors.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // A bigger pipe moves more per call (best effort).
+        // SAFETY: fcntl on our own pipe.
+        unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        Ok(Pipe { r, w, pending: 0 })
+    }
+
+    /// Move what `from` has into the pipe; Ok(false) at end of stream.
+    fn fill(&mut self, from: &TcpStream) -> io::Result<bool> {
+        // SAFETY: splice between descriptors we own; no user memory.
+        let n = unsafe {
+            libc::splice(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                self.w.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(true)
+            } else {
+                Err(e)
+            };
+        }
+        self.pending += n as usize;
+        Ok(n > 0)
+    }
+
+    /// Move the pipe's contents to `to` (blocking socket write).
+    fn drain(&mut self, to: &TcpStream) -> io::Result<usize> {
+        let mut moved = 0;
+        while self.pending > 0 {
+            // SAFETY: as above.
+            let n = unsafe {
+                libc::splice(
+                    self.r.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    to.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    self.pending,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if n <= 0 {
+                return Err(io::Error::last_os_error());
+            }
+            self.pending -= n as usize;
+            moved += n as usize;
+        }
+        Ok(moved)
+    }
+}
+
 /// Copy both ways until both sides close or the tunnel is idle too long.
 fn splice(a: &mut TcpStream, b: &mut TcpStream) -> (u64, u64) {
     let _ = a.set_read_timeout(None);
     let _ = b.set_read_timeout(None);
+    let (Ok(mut ab), Ok(mut ba)) = (Pipe::new(), Pipe::new()) else {
+        return (0, 0);
+    };
     let (mut up, mut down) = (0u64, 0u64);
-    let mut buf = vec![0u8; 64 * 1024];
     let (mut a_open, mut b_open) = (true, true);
     while a_open || b_open {
         let mut fds = [
@@ -474,31 +549,27 @@ fn splice(a: &mut TcpStream, b: &mut TcpStream) -> (u64, u64) {
             break;
         }
         if fds[0].revents != 0 {
-            match a.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    a_open = false;
-                    let _ = b.shutdown(std::net::Shutdown::Write);
-                }
-                Ok(n) => {
-                    if b.write_all(&buf[..n]).is_err() {
-                        break;
+            match ab.fill(a).and_then(|more| ab.drain(b).map(|m| (more, m))) {
+                Ok((more, m)) => {
+                    up += m as u64;
+                    if !more {
+                        a_open = false;
+                        let _ = b.shutdown(std::net::Shutdown::Write);
                     }
-                    up += n as u64;
                 }
+                Err(_) => break,
             }
         }
         if fds[1].revents != 0 {
-            match b.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    b_open = false;
-                    let _ = a.shutdown(std::net::Shutdown::Write);
-                }
-                Ok(n) => {
-                    if a.write_all(&buf[..n]).is_err() {
-                        break;
+            match ba.fill(b).and_then(|more| ba.drain(a).map(|m| (more, m))) {
+                Ok((more, m)) => {
+                    down += m as u64;
+                    if !more {
+                        b_open = false;
+                        let _ = a.shutdown(std::net::Shutdown::Write);
                     }
-                    down += n as u64;
                 }
+                Err(_) => break,
             }
         }
     }

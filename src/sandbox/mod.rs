@@ -40,6 +40,8 @@ pub struct Outcome {
     pub limits: Vec<cgroup::LimitReport>,
     pub warnings: Vec<String>,
     pub network: Vec<serde_json::Value>,
+    /// Setup phases, µs since sandboxctl started.
+    pub timing: Vec<(String, u64)>,
 }
 
 impl Outcome {
@@ -94,7 +96,16 @@ pub(crate) fn proxy_listener(plan: &Plan) -> io::Result<RawFd> {
     Ok(l.into_raw_fd())
 }
 
+/// When this process started, on the clock of [`proto::mono_us`].
+static STARTED_US: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Call first thing in `main`, so timings cover argument and policy work.
+pub fn mark_start() {
+    let _ = STARTED_US.set(proto::mono_us());
+}
+
 pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcome, Failure> {
+    let t_plan = proto::mono_us();
     let started = Instant::now();
     let mut warnings = Vec::new();
     let cg = cgroup::prepare(plan)?;
@@ -159,6 +170,7 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         signals,
         stage_pid,
         init_pid: None,
+        timing: Vec::new(),
         pty: None,
         raw: None,
         deadline,
@@ -173,7 +185,9 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         plan,
     };
     state.run();
+    let t_exited = proto::mono_us();
     let stage_status = state.stage_status.unwrap_or(125);
+    let mut stamps = std::mem::take(&mut state.timing);
     let (timed_out, error, layers, exited) = (
         state.timed_out,
         state.error.take(),
@@ -183,6 +197,14 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
     let network = state.proxy.take().map(|p| p.finish()).unwrap_or_default();
     drop(state);
     let stats = cg.finish();
+    let origin = STARTED_US.get().copied().unwrap_or(t_plan);
+    stamps.insert(0, ("policy loaded and planned".into(), t_plan));
+    stamps.push(("command ended".into(), t_exited));
+    stamps.push(("cleaned up".into(), proto::mono_us()));
+    let timing: Vec<(String, u64)> = stamps
+        .into_iter()
+        .map(|(p, t)| (p, t.saturating_sub(origin)))
+        .collect();
     for l in &layers {
         if l.enforced != proto::Enforced::Fully {
             warnings.push(format!("{} not fully enforced: {}", l.layer, l.detail));
@@ -258,6 +280,7 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         limits: cg.reports(),
         warnings,
         network,
+        timing,
     })
 }
 
@@ -281,6 +304,7 @@ struct Loop<'a> {
     signals: terminal::SignalFd,
     stage_pid: libc::pid_t,
     init_pid: Option<libc::pid_t>,
+    timing: Vec<(String, u64)>,
     pty: Option<OwnedFd>,
     raw: Option<terminal::RawMode>,
     deadline: Option<Instant>,
@@ -480,6 +504,7 @@ impl Loop<'_> {
                 Report::Layers { mut layers } => self.layers.append(&mut layers),
                 Report::Exited { code, signal } => self.exited = Some((code, signal)),
                 Report::Init { pid } => self.init_pid = Some(pid),
+                Report::Timing { mut phases } => self.timing.append(&mut phases),
             },
             Ok(None) | Err(_) => self.ctl = None,
         }

@@ -77,6 +77,8 @@ pub enum Report {
     ProxyListener,
     /// What each layer really applied; sent just before exec.
     Layers { layers: Vec<LayerReport> },
+    /// Monotonic timestamps (µs) of setup phases, for `make bench`.
+    Timing { phases: Vec<(String, u64)> },
     /// How the command ended.
     Exited {
         code: Option<i32>,
@@ -98,4 +100,26 @@ pub fn recv(sock: RawFd) -> io::Result<Option<(Report, Vec<OwnedFd>)>> {
     }
     let report = serde_json::from_slice(&buf[..n]).map_err(io::Error::other)?;
     Ok(Some((report, fds)))
+}
+
+/// CLOCK_MONOTONIC in microseconds: one clock for every process of a run.
+pub fn mono_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// Send one timing stamp (best effort; timing never fails a run).
+pub fn stamp(phase: &str) {
+    let _ = send(
+        CONTROL_FD,
+        &Report::Timing {
+            phases: vec![(phase.to_string(), mono_us())],
+        },
+        &[],
+    );
 }

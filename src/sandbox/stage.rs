@@ -71,6 +71,7 @@ pub fn stage_main() -> u8 {
     if unsafe { libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
         return 125;
     }
+    proto::stamp("stage started");
     let input = match read_input() {
         Ok(i) => i,
         Err(e) => {
@@ -135,6 +136,7 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
             )
         })?;
     }
+    proto::stamp("cgroups joined");
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     if uid == 0 {
@@ -158,6 +160,7 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
         }
         return degraded(input, &e);
     }
+    proto::stamp("user namespace created");
     let _ = write_file("/proc/self/setgroups", "deny");
     write_file("/proc/self/uid_map", &format!("{uid} {uid} 1")).map_err(|e| {
         fail(
@@ -188,6 +191,7 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
         )
     })?;
 
+    proto::stamp("namespaces created");
     // init learns that we died through this pipe (besides PDEATHSIG).
     let mut life = [0 as RawFd; 2];
     // SAFETY: pipe2 fills two descriptors.
@@ -278,6 +282,7 @@ fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fai
             "check the path named, or run `sandboxctl check` to see the plan",
         )
     })?;
+    proto::stamp("filesystem view built");
     mounts::loopback_up()
         .map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
 
@@ -457,12 +462,14 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
             }
         }
     }
+    proto::stamp("command process forked");
     set_rlimits(plan)?;
     unblock_all();
     let caps_full = caps::drop_all()
         .map_err(|e| fail("capabilities", format!("cannot drop capabilities: {e}"), ""))?;
     caps::no_new_privs()
         .map_err(|e| fail("capabilities", format!("cannot set no_new_privs: {e}"), ""))?;
+    proto::stamp("capabilities dropped");
     let ll = landlock::apply(&plan.landlock, input.hooks.landlock_abi_max);
     if ll.enforced != Enforced::Fully && plan.isolation == Mode::Strict {
         return Err(fail(
@@ -471,6 +478,7 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
             "use a kernel with Landlock ABI 6 or later (Linux 6.12+, with lsm=landlock), or set `isolation: best_effort` to run with what this kernel enforces",
         ));
     }
+    proto::stamp("landlock applied");
     let prog = seccomp::compile(&plan.seccomp);
     seccomp::install(&prog).map_err(|e| {
         fail(
@@ -513,6 +521,7 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
         detail: format!("{} rules, {} instructions", plan.seccomp.len(), prog.len()),
     });
     let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
+    proto::stamp("seccomp loaded, exec");
     Ok(())
 }
 
