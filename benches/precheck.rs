@@ -1,5 +1,6 @@
 //! Pre-check speed on typical and large agent command lines
 //! (target: under 100 µs for a typical command).
+#![allow(clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
