@@ -121,8 +121,6 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         hooks: hooks(),
         degraded: false,
     };
-    let plan_fd = memfd_with(&serde_json::to_vec(&input).map_err(|e| setup(e.to_string()))?)
-        .map_err(|e| setup(format!("memfd: {e}")))?;
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     sys::errno_result(unsafe {
@@ -137,28 +135,14 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
     // SAFETY: fresh descriptors from socketpair.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs = dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
-    let plan_fd = dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
 
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
-    let (ctl_raw, plan_raw) = (theirs.as_raw_fd(), plan_fd.as_raw_fd());
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("sandboxctl-init").arg("__stage").env_clear();
-    // SAFETY: only async-signal-safe calls (dup2, prctl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(ctl_raw, CONTROL_FD) < 0 || libc::dup2(plan_raw, PLAN_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
+    let stage_pid = if single_threaded() {
+        fork_stage(&input, theirs.as_raw_fd())?
+    } else {
+        exec_stage(&input, theirs.as_raw_fd())?
+    };
     drop(theirs);
-    drop(plan_fd);
-    let stage_pid = child.id() as libc::pid_t;
 
     let deadline = plan
         .limits
@@ -282,6 +266,58 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         network,
         timing,
     })
+}
+
+/// Is this process single-threaded right now (so a forked child may
+/// allocate and lock freely)?
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"])
+        })
+        .unwrap_or(false)
+}
+
+/// Start the stage as a forked child (the supervisor is single-threaded).
+fn fork_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure> {
+    // SAFETY: the caller checked that this process has one thread, so the
+    // child may run ordinary code; it ends with _exit and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(setup(format!("fork: {}", io::Error::last_os_error())));
+    }
+    if pid == 0 {
+        let code = stage::forked(input, control);
+        // SAFETY: leave the child without running the parent's cleanup.
+        unsafe { libc::_exit(i32::from(code)) };
+    }
+    Ok(pid)
+}
+
+/// Start the stage by executing this binary afresh, handing it the plan in
+/// a memfd: the route for a supervisor that already runs threads.
+fn exec_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure> {
+    let data = serde_json::to_vec(input).map_err(|e| setup(e.to_string()))?;
+    let plan_fd = memfd_with(&data).map_err(|e| setup(format!("memfd: {e}")))?;
+    let plan_fd = dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
+    let plan_raw = plan_fd.as_raw_fd();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("sandboxctl-init").arg("__stage").env_clear();
+    // SAFETY: only async-signal-safe calls (dup2, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(control, CONTROL_FD) < 0 || libc::dup2(plan_raw, PLAN_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
+    Ok(child.id() as libc::pid_t)
 }
 
 fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {

@@ -79,14 +79,49 @@ pub fn stage_main() -> u8 {
             return 125;
         }
     };
+    stage_with(&input)
+}
+
+/// The stage after it has its input, whether it was executed afresh
+/// (`stage_main`) or forked from a single-threaded supervisor (`forked`).
+fn stage_with(input: &StageInput) -> u8 {
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != input.supervisor_pid {
         return 125; // the supervisor died before we set PDEATHSIG
     }
-    match stage(&input) {
+    match stage(input) {
         Ok(code) => code,
         Err(f) => report_fail(f),
     }
+}
+
+/// Entry of a stage forked (not executed) from the supervisor, which was
+/// single-threaded at the fork, so allocating here is safe. The state an
+/// exec would have reset is reset by hand: descriptors, signal mask and
+/// dispositions (Rust ignores SIGPIPE; an ignored signal would survive the
+/// command's exec), and the environment.
+pub fn forked(input: &StageInput, control: RawFd) -> u8 {
+    // SAFETY: prctl, dup2, fcntl, signal and environment calls in the
+    // child of a single-threaded process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::dup2(control, CONTROL_FD) < 0 {
+            return 125;
+        }
+        sys::close_from(CONTROL_FD as u32 + 1);
+        if libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+            return 125;
+        }
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        libc::clearenv();
+    }
+    unblock_all();
+    proto::stamp("stage started");
+    stage_with(input)
 }
 
 fn read_input() -> io::Result<StageInput> {
