@@ -56,6 +56,141 @@ const ALIASES: &[(&[&str], &[&str], &str)] = &[
     (&["ls"], &["recursive"], "R"),
 ];
 
+/// Long options of GNU tools that accept any unambiguous prefix
+/// (`rm --rec --for`), so a prefix is expanded before comparing.
+const LONG_OPTIONS: &[(&[&str], &[&str])] = &[
+    (
+        &["rm"],
+        &[
+            "force",
+            "interactive",
+            "one-file-system",
+            "no-preserve-root",
+            "preserve-root",
+            "recursive",
+            "dir",
+            "verbose",
+            "help",
+            "version",
+        ],
+    ),
+    (
+        &["cp"],
+        &[
+            "archive",
+            "attributes-only",
+            "backup",
+            "copy-contents",
+            "dereference",
+            "force",
+            "interactive",
+            "link",
+            "no-clobber",
+            "no-dereference",
+            "preserve",
+            "no-preserve",
+            "parents",
+            "recursive",
+            "reflink",
+            "remove-destination",
+            "sparse",
+            "strip-trailing-slashes",
+            "symbolic-link",
+            "suffix",
+            "target-directory",
+            "no-target-directory",
+            "update",
+            "verbose",
+            "one-file-system",
+            "help",
+            "version",
+        ],
+    ),
+    (
+        &["mv"],
+        &[
+            "backup",
+            "force",
+            "interactive",
+            "no-clobber",
+            "no-copy",
+            "strip-trailing-slashes",
+            "suffix",
+            "target-directory",
+            "no-target-directory",
+            "update",
+            "verbose",
+            "help",
+            "version",
+        ],
+    ),
+    (
+        &["chmod", "chown", "chgrp"],
+        &[
+            "changes",
+            "dereference",
+            "no-dereference",
+            "from",
+            "no-preserve-root",
+            "preserve-root",
+            "quiet",
+            "silent",
+            "reference",
+            "recursive",
+            "verbose",
+            "help",
+            "version",
+        ],
+    ),
+    (
+        &["sudo"],
+        &[
+            "askpass",
+            "background",
+            "bell",
+            "close-from",
+            "chdir",
+            "preserve-env",
+            "edit",
+            "group",
+            "set-home",
+            "help",
+            "host",
+            "login",
+            "remove-timestamp",
+            "reset-timestamp",
+            "list",
+            "non-interactive",
+            "preserve-groups",
+            "prompt",
+            "chroot",
+            "role",
+            "stdin",
+            "shell",
+            "type",
+            "command-timeout",
+            "other-user",
+            "user",
+            "version",
+            "validate",
+        ],
+    ),
+];
+
+/// Expand an abbreviated GNU long option when it is unambiguous.
+fn expand_long(cmd: &str, flag: &str) -> String {
+    for (cmds, longs) in LONG_OPTIONS {
+        if !cmds.contains(&cmd) || longs.contains(&flag) {
+            continue;
+        }
+        let mut hits = longs.iter().filter(|l| l.starts_with(flag));
+        if let (Some(only), None) = (hits.next(), hits.next()) {
+            return (*only).to_string();
+        }
+    }
+    flag.to_string()
+}
+
 fn canonical_flag(cmd: &str, flag: &str) -> String {
     for (cmds, spellings, canon) in ALIASES {
         if cmds.contains(&cmd) && spellings.contains(&flag) {
@@ -87,7 +222,7 @@ fn split_args(name: &str, args: &[Word]) -> (BTreeSet<String>, Vec<Word>) {
             end = true;
         } else if let Some(long) = t.strip_prefix("--") {
             let key = long.split('=').next().unwrap_or(long);
-            flags.insert(canonical_flag(name, key));
+            flags.insert(canonical_flag(name, &expand_long(name, key)));
         } else if t.len() > 1 && t.starts_with('-') && !(name == "chmod" && is_mode(t)) {
             for c in t[1..].chars() {
                 flags.insert(canonical_flag(name, &c.to_string()));
@@ -228,7 +363,8 @@ fn name_matches(pattern: &str, actual: &str, any_shell: bool) -> bool {
                 || actual == "mke2fs"
                 || actual == "mkdosfs"
                 || actual == "mkswap"))
-        || (any_shell && is_shell(pattern) && is_shell(actual))
+        // `source <(curl ...)` runs fetched code in the current shell.
+        || (any_shell && is_shell(pattern) && (is_shell(actual) || actual == "source" || actual == "."))
 }
 
 fn operand_matches(cmd: &str, pattern: &str, actual: &Word) -> bool {
