@@ -188,6 +188,9 @@ impl AuditLog {
                 r["limits"] = serde_json::to_value(&o.limits).unwrap_or_default();
                 r["warnings"] = serde_json::to_value(&o.warnings).unwrap_or_default();
                 r["network"] = Value::Array(o.network.clone());
+                if !o.simulation.is_empty() {
+                    r["simulation"] = serde_json::to_value(&o.simulation).unwrap_or_default();
+                }
                 r["denials"] = Value::Array(denials);
             }
             Err(f) => {

@@ -15,4 +15,5 @@ pub mod policy;
 pub mod precheck;
 pub mod proxy;
 pub mod sandbox;
+pub mod simulate;
 pub mod util;

@@ -42,6 +42,9 @@ enum Command {
         #[arg(short = 'p', long = "policy")]
         policy: PathBuf,
     },
+    /// Run a command as --simulate does and print the tightest policy that
+    /// would have let it succeed (the command's own output goes to stderr).
+    Learn(LearnArgs),
     /// Show recent runs from the audit log and what they were refused.
     Audit {
         /// Only records at or after this time (2026-11-21T10:00) or age (30m, 2h, 7d).
@@ -87,7 +90,24 @@ struct RunArgs {
     /// Refuse to run unless the policy has a matching manifest.
     #[arg(long)]
     require_seal: bool,
+    /// Run with the host visible read-only and the workdir writable, and
+    /// report everything the policy would have denied.
+    #[arg(long)]
+    simulate: bool,
     /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    cmd: Vec<String>,
+}
+
+#[derive(Args)]
+struct LearnArgs {
+    /// Base policy for what cannot be observed (blocked paths, exec rules, env).
+    #[arg(short = 'p', long = "policy")]
+    policy: Option<PathBuf>,
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<PathBuf>,
+    #[arg(long)]
+    timeout: Option<u64>,
     #[arg(last = true, required = true)]
     cmd: Vec<String>,
 }
@@ -132,6 +152,10 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if report.all_ok() { 0 } else { 1 })
         }
+        Command::Learn(args) => match learn(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(f) => report(Err(f), false),
+        },
         Command::Audit {
             since,
             denied,
@@ -292,6 +316,16 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         &protected,
         Some(args.require_seal),
     )?;
+    if args.simulate {
+        let mut outcome = simulate(&plan, &audit)?;
+        print_simulation(&outcome.simulation, args.common.json);
+        outcome.warnings.clear();
+        let result = Ok(outcome);
+        audit.record(&plan, &result);
+        let outcome = result?;
+        outcome.print_summary(args.common.json);
+        return Ok(outcome.exit_code);
+    }
     if let Some(d) = &plan.precheck {
         if !d.allowed {
             audit.denied(&plan, d);
@@ -307,4 +341,142 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         Err(f) => Err(f),
     }
+}
+
+/// Run under the simulation plan and fold what was observed into the
+/// would-be denials of the real plan.
+fn simulate(
+    plan: &Plan,
+    audit: &sandboxctl::audit::AuditLog,
+) -> Result<sandboxctl::sandbox::Outcome, Failure> {
+    use sandboxctl::simulate::{self, Event, WouldDeny};
+    let mut sim = simulate::simulation_plan(plan, &HostFs);
+    // Limits are observed, not enforced (the time limit still applies).
+    sim.limits.memory_mb = None;
+    sim.limits.cpu_percent = None;
+    sim.limits.processes = None;
+    sim.limits.file_size_mb = None;
+    let mut outcome = sandboxctl::sandbox::run_with(&sim, audit.sink(), true)?;
+    let mut events = std::mem::take(&mut outcome.events);
+    for n in &outcome.network {
+        if let (Some(host), Some(port)) = (n["host"].as_str(), n["port"].as_u64()) {
+            events.push(Event::Network {
+                host: host.to_string(),
+                port: port as u16,
+                would_allow: n["would_allow"] != serde_json::Value::Bool(false),
+                reason: n["reason"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+    }
+    let mut denials = Vec::new();
+    if let Some(d) = plan.precheck.as_ref().filter(|d| !d.allowed) {
+        denials.push(WouldDeny {
+            layer: "exec".into(),
+            what: d.matched.clone().unwrap_or_default(),
+            rule: d.reason.clone(),
+            count: 1,
+        });
+    }
+    denials.extend(simulate::report(plan, &events, &HostFs));
+    let mut limit = |what: String, rule: String| {
+        denials.push(WouldDeny {
+            layer: "resources".into(),
+            what,
+            rule,
+            count: 1,
+        })
+    };
+    if let (Some(m), Some(peak)) = (&plan.limits.memory_mb, outcome.peak_memory_bytes) {
+        if peak > m.value * 1024 * 1024 {
+            limit(
+                format!("peak memory {} MiB", peak / (1024 * 1024)),
+                format!("max_memory_mb {} [{}]", m.value, m.origin),
+            );
+        }
+    }
+    if let Some(p) = &plan.limits.processes {
+        if outcome.processes_seen as u64 > p.value {
+            limit(
+                format!("{} processes", outcome.processes_seen),
+                format!("max_processes {} [{}]", p.value, p.origin),
+            );
+        }
+    }
+    if outcome.ended_by == "timeout" {
+        if let Some(t) = &plan.limits.timeout_s {
+            limit(
+                format!("ran past {} s", t.value),
+                format!("timeout_s {} [{}]", t.value, t.origin),
+            );
+        }
+    }
+    outcome.simulation = denials;
+    outcome.events = events;
+    Ok(outcome)
+}
+
+fn print_simulation(denials: &[sandboxctl::simulate::WouldDeny], json: bool) {
+    for d in denials {
+        let times = if d.count > 1 {
+            format!(" (x{})", d.count)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "sandboxctl: simulate: would deny: {}: {}{times} [{}]",
+            d.layer, d.what, d.rule
+        );
+    }
+    if json {
+        let v = serde_json::json!({ "sandboxctl": "simulation", "would_deny": denials });
+        eprintln!("{v}");
+    }
+    eprintln!(
+        "sandboxctl: simulate: {} distinct would-be denials",
+        denials.len()
+    );
+}
+
+fn learn(args: LearnArgs) -> Result<u8, Failure> {
+    let common = Common {
+        policy: args.policy.clone(),
+        workdir: args.workdir.clone(),
+        json: false,
+    };
+    let Prepared { plan } = prepare(&common, &args.cmd, args.timeout, &[], Some(false))?;
+    let base = load_policy(policy_path(common.policy.as_deref()).as_deref())?;
+    let audit = sandboxctl::audit::AuditLog::open(None, true)?;
+    // The command's own output goes to stderr: stdout carries the policy.
+    // SAFETY: dup/dup2 on the standard descriptors.
+    let saved = unsafe { libc::dup(1) };
+    unsafe { libc::dup2(2, 1) };
+    let outcome = simulate(&plan, &audit);
+    // SAFETY: restoring stdout from the saved copy.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    let outcome = outcome?;
+    print_simulation(&outcome.simulation, false);
+    let usage = sandboxctl::simulate::Usage {
+        peak_memory_bytes: outcome.peak_memory_bytes,
+        wall_ms: outcome.wall_ms,
+        processes: outcome.processes_seen,
+    };
+    let text = sandboxctl::simulate::learned_policy(&base, &plan, &outcome.events, &usage, &HostFs);
+    policy::load_str(&text, "<learned policy>", None).map_err(|e| {
+        Failure::setup(
+            "learn",
+            format!("the learned policy does not load ({e}); this is a bug"),
+            "",
+        )
+    })?;
+    print!("{text}");
+    if outcome.exit_code != 0 {
+        eprintln!(
+            "sandboxctl: warning: the observed run exited {}: the policy covers only what it did",
+            outcome.exit_code
+        );
+    }
+    Ok(outcome.exit_code)
 }

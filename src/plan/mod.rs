@@ -134,6 +134,10 @@ pub enum MountOp {
     MaskFile,
     /// Hide a directory: an empty, unreadable, read-only directory on top.
     MaskDir,
+    /// The host directory of the same path as a read-only lower layer under
+    /// a private writable tmpfs (simulation's /tmp): host files are seen,
+    /// writes stay in the sandbox.
+    Overlay { size_mb: u64 },
     /// Create an empty directory on the host to hold a protective mount
     /// (`.git/hooks` that git would create anyway), then make it read-only.
     CreateDirReadOnly,

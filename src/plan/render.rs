@@ -45,6 +45,9 @@ pub fn human(plan: &Plan) -> String {
             MountOp::Proc => "procfs".to_string(),
             MountOp::Dev => "minimal devices".to_string(),
             MountOp::Tmpfs { size_mb } => format!("tmpfs {size_mb} MiB"),
+            MountOp::Overlay { size_mb } => {
+                format!("host, writes to a private {size_mb} MiB layer")
+            }
             MountOp::MaskFile | MountOp::MaskDir => "mask (empty, unreadable)".to_string(),
             MountOp::CreateDirReadOnly => "create empty, read-only".to_string(),
         };

@@ -73,6 +73,8 @@ impl Upstream {
 struct Shared {
     rules: Vec<ProxyRule>,
     audit: Option<crate::audit::AuditSink>,
+    /// Allow everything, recording what the policy would refuse.
+    simulate: bool,
     upstream: Option<Upstream>,
     records: Mutex<Vec<Value>>,
     active: AtomicUsize,
@@ -102,12 +104,14 @@ pub fn start(
     listener: OwnedFd,
     plan: &Plan,
     audit: Option<crate::audit::AuditSink>,
+    simulate: bool,
 ) -> io::Result<Running> {
     let listener = TcpListener::from(listener);
     listener.set_nonblocking(false)?;
     let shared = Arc::new(Shared {
         rules: plan.network.allow.clone(),
         audit,
+        simulate,
         upstream: Upstream::from_env(),
         records: Mutex::new(Vec::new()),
         active: AtomicUsize::new(0),
@@ -301,7 +305,20 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         Err(why) => return deny(shared, &mut conn, &kind, &what, &host_raw, port, &why),
     };
     let shown = host.to_string();
-    let (rule, addrs, via_upstream) = match judge(&host, port, &shared.rules) {
+    let verdict = match judge(&host, port, &shared.rules) {
+        Verdict::Deny(why) if shared.simulate => {
+            record(
+                shared,
+                json!({ "type": "network", "allowed": true, "would_allow": false, "request": what, "host": shown, "port": port, "reason": why }),
+            );
+            match &host {
+                Host::Addr(_) => Verdict::AllowAddr { rule: usize::MAX },
+                Host::Name(_) => Verdict::AllowName { rule: usize::MAX },
+            }
+        }
+        v => v,
+    };
+    let (rule, addrs, via_upstream) = match verdict {
         Verdict::Deny(why) => return deny(shared, &mut conn, &kind, &what, &shown, port, &why),
         Verdict::AllowAddr { rule } => {
             let Host::Addr(a) = host else { return };
@@ -315,6 +332,7 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
                     if let Some((a, class)) = list
                         .iter()
                         .find_map(|a| non_public(a.ip()).map(|c| (a.ip(), c)))
+                        .filter(|_| !shared.simulate)
                     {
                         let why = format!("{name} resolves to a {class} address ({a}); allow it with an explicit IP or CIDR entry if intended");
                         return deny(shared, &mut conn, &kind, &what, &shown, port, &why);

@@ -4,6 +4,7 @@
 mod caps;
 pub mod landlock;
 mod mounts;
+pub mod notify;
 pub mod proto;
 pub mod seccomp;
 mod stage;
@@ -42,6 +43,15 @@ pub struct Outcome {
     pub network: Vec<serde_json::Value>,
     /// Setup phases, µs since sandboxctl started.
     pub timing: Vec<(String, u64)>,
+    /// What the command did (simulation only).
+    #[serde(skip)]
+    pub events: Vec<crate::simulate::Event>,
+    /// Distinct processes seen (simulation only).
+    #[serde(skip)]
+    pub processes_seen: usize,
+    /// What the policy would have denied (simulation only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub simulation: Vec<crate::simulate::WouldDeny>,
 }
 
 impl Outcome {
@@ -105,6 +115,16 @@ pub fn mark_start() {
 }
 
 pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcome, Failure> {
+    run_with(plan, audit, false)
+}
+
+/// `simulate`: observe the command's file syscalls and let the proxy allow
+/// everything while recording what the policy would refuse.
+pub fn run_with(
+    plan: &Plan,
+    audit: Option<crate::audit::AuditSink>,
+    simulate: bool,
+) -> Result<Outcome, Failure> {
     let t_plan = proto::mono_us();
     let started = Instant::now();
     let mut warnings = Vec::new();
@@ -120,6 +140,7 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         pty,
         hooks: hooks(),
         degraded: false,
+        simulate,
     };
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
@@ -165,6 +186,8 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         stage_status: None,
         cgroup: &cg,
         proxy: None,
+        observer: None,
+        simulate,
         audit,
         plan,
     };
@@ -179,6 +202,11 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         state.exited,
     );
     let network = state.proxy.take().map(|p| p.finish()).unwrap_or_default();
+    let (events, processes_seen) = state
+        .observer
+        .take()
+        .map(|o| o.finish())
+        .unwrap_or_default();
     drop(state);
     let stats = cg.finish();
     let origin = STARTED_US.get().copied().unwrap_or(t_plan);
@@ -265,6 +293,9 @@ pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcom
         warnings,
         network,
         timing,
+        events,
+        processes_seen,
+        simulation: Vec::new(),
     })
 }
 
@@ -351,6 +382,8 @@ struct Loop<'a> {
     stage_status: Option<u8>,
     cgroup: &'a CgroupRun,
     proxy: Option<crate::proxy::Running>,
+    observer: Option<notify::Observer>,
+    simulate: bool,
     audit: Option<crate::audit::AuditSink>,
     plan: &'a Plan,
 }
@@ -523,7 +556,7 @@ impl Loop<'_> {
                 }
                 Report::ProxyListener => {
                     if let Some(fd) = fds.pop() {
-                        match crate::proxy::start(fd, self.plan, self.audit.take()) {
+                        match crate::proxy::start(fd, self.plan, self.audit.take(), self.simulate) {
                             Ok(p) => self.proxy = Some(p),
                             Err(e) => {
                                 self.error = Some((
@@ -538,6 +571,22 @@ impl Loop<'_> {
                     }
                 }
                 Report::Layers { mut layers } => self.layers.append(&mut layers),
+                Report::Notify => {
+                    if let Some(fd) = fds.pop() {
+                        match notify::Observer::start(fd) {
+                            Ok(o) => self.observer = Some(o),
+                            Err(e) => {
+                                self.error = Some((
+                                    "simulate".into(),
+                                    format!("cannot observe the command: {e}"),
+                                    String::new(),
+                                    125,
+                                ));
+                                self.kill_all();
+                            }
+                        }
+                    }
+                }
                 Report::Exited { code, signal } => self.exited = Some((code, signal)),
                 Report::Init { pid } => self.init_pid = Some(pid),
                 Report::Timing { mut phases } => self.timing.append(&mut phases),

@@ -270,6 +270,7 @@ impl Builder {
                 sys::attach(fs.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach tmpfs"))
             }
             MountOp::Dev => self.dev(path, plan),
+            MountOp::Overlay { size_mb } => self.overlay(&r, path, *size_mb),
         }
     }
 
@@ -348,6 +349,48 @@ impl Builder {
             false,
         )
         .map_err(at(path, "make /dev read-only"))
+    }
+
+    /// overlayfs with the host's `path` (seen at /oldroot during the build)
+    /// as the read-only lower layer and a fresh tmpfs as the upper one.
+    fn overlay(&mut self, r: &Path, path: &Path, size_mb: u64) -> Result<()> {
+        let size = format!("{size_mb}m");
+        let layer = sys::fresh_fs(
+            "tmpfs",
+            &[("size", &size), ("mode", "0755")],
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+        .map_err(at(path, "mount overlay layer"))?;
+        let dir = Path::new("/overlay-layer");
+        let c = sys::cpath(dir).map_err(at(path, "path"))?;
+        // SAFETY: creating a directory in our own staging tmpfs.
+        sys::errno_result(unsafe { libc::mkdir(c.as_ptr(), 0o755) })
+            .map_err(at(path, "mkdir overlay layer"))?;
+        let holder = sys::open_path(dir).map_err(at(path, "open overlay layer"))?;
+        sys::attach(layer.as_raw_fd(), holder.as_raw_fd())
+            .map_err(at(path, "attach overlay layer"))?;
+        for d in ["upper", "work"] {
+            let p = sys::cpath(&dir.join(d)).map_err(at(path, "path"))?;
+            // SAFETY: creating directories in the layer tmpfs.
+            sys::errno_result(unsafe { libc::mkdir(p.as_ptr(), 0o1777) })
+                .map_err(at(path, "mkdir overlay dirs"))?;
+        }
+        let lower = Path::new("/oldroot").join(r);
+        let lower = lower.to_string_lossy();
+        let fs = sys::fresh_fs(
+            "overlay",
+            &[
+                ("lowerdir", lower.as_ref()),
+                ("upperdir", "/overlay-layer/upper"),
+                ("workdir", "/overlay-layer/work"),
+            ],
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+        .map_err(at(path, "mount overlayfs"))?;
+        self.own_devs
+            .push(dev_of(fs.as_raw_fd()).map_err(at(path, "stat"))?);
+        let target = self.target(r, true, path)?;
+        sys::attach(fs.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach overlay"))
     }
 
     /// Open the mount point `r` below the new root, creating missing

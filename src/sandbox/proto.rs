@@ -42,6 +42,9 @@ pub struct StageInput {
     /// Running without namespaces (`isolation: best_effort`).
     #[serde(default)]
     pub degraded: bool,
+    /// `run --simulate`/`learn`: observe file syscalls for the supervisor.
+    #[serde(default)]
+    pub simulate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +76,8 @@ pub enum Report {
     Init { pid: i32 },
     /// The pty master rides along as a descriptor.
     Pty,
+    /// The seccomp notification listener rides along (simulation).
+    Notify,
     /// The egress proxy's listening socket rides along as a descriptor.
     ProxyListener,
     /// What each layer really applied; sent just before exec.

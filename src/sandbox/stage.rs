@@ -555,6 +555,23 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
         enforced: Enforced::Fully,
         detail: format!("{} rules, {} instructions", plan.seccomp.len(), prog.len()),
     });
+    if input.simulate {
+        let listener = super::notify::install().map_err(|e| {
+            fail(
+                "simulate",
+                format!("cannot observe the command (seccomp user notification): {e}"),
+                "Linux 5.5 or later is needed for --simulate and learn",
+            )
+        })?;
+        use std::os::fd::AsRawFd;
+        proto::send(CONTROL_FD, &Report::Notify, &[listener.as_raw_fd()]).map_err(|e| {
+            fail(
+                "simulate",
+                format!("cannot hand over the observer: {e}"),
+                "",
+            )
+        })?;
+    }
     let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
     proto::stamp("seccomp loaded, exec");
     Ok(())

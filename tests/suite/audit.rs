@@ -240,13 +240,24 @@ fn tampered_binary_copy_is_refused() {
     std::fs::copy(bin(), &copy).expect("copy");
     let p = sbx.write("p.yaml", "version: 1\nfilesystem:\n  writable: [\".\"]\n");
     let ps = p.display().to_string();
+    // Another test thread may fork while the copy's write descriptor is
+    // still open in it (until its exec), which makes exec fail with
+    // ETXTBSY for a moment: retry.
     let run = |b: &std::path::Path, args: &[&str]| {
-        Command::new(b)
-            .current_dir(sbx.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("spawn")
+        for _ in 0..100 {
+            match Command::new(b)
+                .current_dir(sbx.path())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other.expect("spawn"),
+            }
+        }
+        panic!("the copied binary stayed busy");
     };
     expect_code(&run(&copy, &["seal", "-p", &ps]), 0);
     expect_code(

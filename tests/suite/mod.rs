@@ -7,4 +7,5 @@ pub mod kernel;
 pub mod network;
 pub mod policy_errors;
 pub mod resources;
+pub mod simulate;
 pub mod terminal;
