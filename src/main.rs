@@ -307,6 +307,14 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
+    if args.cmd.first().is_none_or(|c| c.is_empty()) {
+        return Err(Failure::Setup {
+            layer: "exec".into(),
+            message: "command not found inside the sandbox: the command name is empty".into(),
+            fix: String::new(),
+            code: 127,
+        });
+    }
     let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
     let protected: Vec<PathBuf> = audit.path().into_iter().collect();
     let Prepared { plan } = prepare(

@@ -20,6 +20,10 @@ pub trait FsView {
     fn read_link(&self, path: &Path) -> Option<PathBuf>;
     /// Entries of a directory (not `.`/`..`), with their `lstat` kind.
     fn list(&self, dir: &Path) -> Vec<(OsString, Kind)>;
+    /// `lstat` permission bits and owner: (mode, uid, gid).
+    fn owner_mode(&self, _path: &Path) -> Option<(u32, u32, u32)> {
+        None
+    }
 }
 
 /// The real filesystem.
@@ -42,6 +46,12 @@ impl FsView for HostFs {
 
     fn read_link(&self, path: &Path) -> Option<PathBuf> {
         std::fs::read_link(path).ok()
+    }
+
+    fn owner_mode(&self, path: &Path) -> Option<(u32, u32, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some((m.mode(), m.uid(), m.gid()))
     }
 
     fn list(&self, dir: &Path) -> Vec<(OsString, Kind)> {
@@ -119,6 +129,7 @@ pub mod fake {
     #[derive(Default)]
     pub struct FakeFs {
         pub entries: BTreeMap<PathBuf, (Kind, Option<PathBuf>)>,
+        pub modes: BTreeMap<PathBuf, (u32, u32, u32)>,
     }
 
     impl FakeFs {
@@ -162,6 +173,12 @@ pub mod fake {
         }
         fn read_link(&self, path: &Path) -> Option<PathBuf> {
             self.entries.get(path).and_then(|(_, t)| t.clone())
+        }
+        fn owner_mode(&self, path: &Path) -> Option<(u32, u32, u32)> {
+            self.modes
+                .get(path)
+                .copied()
+                .or_else(|| self.entries.get(path).map(|_| (0o644, 0, 0)))
         }
         fn list(&self, dir: &Path) -> Vec<(OsString, Kind)> {
             self.entries

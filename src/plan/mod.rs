@@ -457,6 +457,9 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         })?;
     }
     scan.masks.append(&mut system_scan.masks);
+    if inv.user.uid == 0 {
+        root_only_files(fs, Path::new("/etc"), &mut scan.masks);
+    }
     for (path, kind, origin) in std::mem::take(&mut scan.masks) {
         let target = if kind == Kind::Symlink {
             match fsview::resolve(fs, &path) {
@@ -720,6 +723,39 @@ pub fn host_landlock(plan: &Plan) -> LandlockPlan {
     }
 }
 
+/// A root invoker keeps uid 0 inside (without capabilities), so owner and
+/// group permission bits still let it read root's files: every file or
+/// directory in /etc that root owns (user or group) and others may not read
+/// is masked, whatever its name.
+fn root_only_files(fs: &dyn FsView, dir: &Path, out: &mut Vec<(PathBuf, Kind, Origin)>) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut visited = 0usize;
+    while let Some(d) = stack.pop() {
+        for (name, kind) in fs.list(&d) {
+            visited += 1;
+            if visited > 50_000 {
+                return;
+            }
+            let path = d.join(&name);
+            if kind == Kind::Symlink || out.iter().any(|(p, _, _)| path.starts_with(p)) {
+                continue;
+            }
+            let Some((mode, uid, gid)) = fs.owner_mode(&path) else {
+                continue;
+            };
+            if (uid == 0 || gid == 0) && mode & 0o004 == 0 {
+                out.push((
+                    path,
+                    kind,
+                    Origin::builtin("root-only file in /etc (the invoker is root)"),
+                ));
+            } else if kind == Kind::Dir {
+                stack.push(path);
+            }
+        }
+    }
+}
+
 /// Resolve a `writable`/`readonly` entry: its base (workdir, home, `/`) may
 /// be reached through symlinks, but nothing below it may be one, so a link
 /// planted by an earlier run cannot redirect a mount.
@@ -774,7 +810,7 @@ fn check_listable(path: &Path, origin: &Origin) -> Result<(), PlanError> {
         })
     };
     if path == Path::new("/") {
-        return fail("`/` cannot be listed: it would expose /sys, /run and every home; list the directories the command needs".into());
+        return fail("`/` cannot be listed: it would expose /sys, /run and every home; list the directories the command needs (if this is the workdir, run from a project directory or pass -w DIR)".into());
     }
     for own in ["/proc", "/dev"] {
         if path.starts_with(own) {

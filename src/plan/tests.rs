@@ -114,6 +114,52 @@ fn etc_secrets_are_masked() {
 }
 
 #[test]
+fn root_only_files_in_etc_are_masked_for_a_root_invoker() {
+    let mut fs = base_fs();
+    fs.file("/etc/app/secret.conf")
+        .file("/etc/app/public.conf")
+        .file("/etc/pg/hba.conf");
+    fs.modes
+        .insert("/etc/app/secret.conf".into(), (0o100640, 0, 0));
+    fs.modes
+        .insert("/etc/pg/hba.conf".into(), (0o100640, 105, 107));
+    let policy = load_str(DEFAULTISH, "p.yaml", None).unwrap();
+    let root = UserInfo {
+        uid: 0,
+        gid: 0,
+        name: "root".into(),
+        home: "/root".into(),
+    };
+    let inv = |user: &UserInfo| {
+        build(
+            &Invocation {
+                policy: &policy,
+                command: &[],
+                workdir: Path::new("/work/proj"),
+                user,
+                env: &[],
+                host: &host(),
+                timeout_override: None,
+                protected: &[],
+            },
+            &fs,
+        )
+        .unwrap()
+    };
+    let p = inv(&root);
+    assert_eq!(op_at(&p, "/etc/app/secret.conf"), vec![&MountOp::MaskFile]);
+    assert!(op_at(&p, "/etc/app/public.conf").is_empty());
+    assert!(
+        op_at(&p, "/etc/pg/hba.conf").is_empty(),
+        "not root's: DAC already keeps root-without-capabilities out"
+    );
+    assert!(
+        op_at(&inv(&user()), "/etc/app/secret.conf").is_empty(),
+        "an ordinary user cannot read it anyway"
+    );
+}
+
+#[test]
 fn workdir_writable_and_name_patterns_masked_inside() {
     let p = plan_for(DEFAULTISH, &base_fs(), &[]).unwrap();
     assert_eq!(op_at(&p, "/work/proj"), vec![&MountOp::BindRw]);
