@@ -456,7 +456,7 @@ fn open_via_upstream(
         head.push(byte[0]);
     }
     let line = String::from_utf8_lossy(&head);
-    if !line.split(' ').nth(1).is_some_and(|c| c == "200") {
+    if line.split(' ').nth(1).is_none_or(|c| c != "200") {
         return Err(io::Error::other(format!(
             "upstream proxy refused: {}",
             line.lines().next().unwrap_or_default()
