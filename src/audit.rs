@@ -111,6 +111,20 @@ impl AuditLog {
         self.path.clone()
     }
 
+    /// What must stay read-only inside the sandbox: the log, and
+    /// sandboxctl's own state directory when the log lives there (so
+    /// nothing can be planted beside it).
+    pub fn protected(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.path.iter().cloned().collect();
+        if let (Some(p), Some(default)) = (&self.path, default_path()) {
+            let default = default.canonicalize().unwrap_or(default);
+            if *p == default {
+                out.extend(p.parent().map(Path::to_path_buf));
+            }
+        }
+        out
+    }
+
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
@@ -277,9 +291,19 @@ pub fn binary_sha256_cached() -> String {
             text.push('\n');
         }
         text.push_str(&format!("{key} {sum}\n"));
+        // Never follow a link planted at the temporary name.
         let tmp = c.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, text).is_ok() {
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if written.is_ok() {
             let _ = std::fs::rename(&tmp, c);
+        } else {
+            let _ = std::fs::remove_file(&tmp);
         }
     }
     sum

@@ -316,7 +316,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         });
     }
     let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
-    let protected: Vec<PathBuf> = audit.path().into_iter().collect();
+    let protected: Vec<PathBuf> = audit.protected();
     let Prepared { plan } = prepare(
         &args.common,
         &args.cmd,

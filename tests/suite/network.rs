@@ -363,3 +363,152 @@ fn a_real_package_client_fetches_only_when_allowed() {
         text(&out.stderr)
     );
 }
+
+/// A fake corporate proxy on the host's loopback: answers CONNECT with 200
+/// and then one HTTP response inside the tunnel, and plain absolute-form
+/// requests directly; records each first line.
+fn fake_upstream() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(8) {
+            let Ok(mut c) = conn else { continue };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
+            let read_head = |c: &mut std::net::TcpStream| {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n")
+                    && c.read(&mut b).map(|n| n == 1).unwrap_or(false)
+                {
+                    head.push(b[0]);
+                }
+                String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let first = read_head(&mut c);
+            s.lock().expect("lock").push(first.clone());
+            if first.starts_with("CONNECT ") {
+                let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let inner = read_head(&mut c);
+                s.lock().expect("lock").push(inner);
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nvia-tunnel!\n");
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\nvia-forward!\n");
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn allowed_traffic_goes_through_the_callers_own_proxy() {
+    if !ready("allowed_traffic_goes_through_the_callers_own_proxy") {
+        return;
+    }
+    let (port, seen) = fake_upstream();
+    let sbx = Sandbox::new();
+    // `.invalid` never resolves: only the upstream proxy can reach it.
+    let p = net_policy(&sbx, &["upstream-only.invalid".into()]);
+    let script = format!("{CURL} http://upstream-only.invalid/a; {CURL} -p http://upstream-only.invalid/b; {CURL} -o /dev/null -w '%{{http_code}}\\n' http://not-allowed.invalid/");
+    let out = sbx
+        .cmd()
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", "")
+        .args([
+            "run",
+            "--no-audit",
+            "-p",
+            &p,
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("spawn");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("via-forward!") && stdout.contains("via-tunnel!"),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("403"),
+        "a name outside the policy is refused before the upstream: {stdout}"
+    );
+    let lines = seen.lock().expect("lock").clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("GET http://upstream-only.invalid/a")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "CONNECT upstream-only.invalid:80 HTTP/1.1"),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("not-allowed")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_hostile_client_cannot_exhaust_the_proxy() {
+    if !ready("a_hostile_client_cannot_exhaust_the_proxy") {
+        return;
+    }
+    let server = HostServer::start();
+    let sbx = Sandbox::new();
+    let p = net_policy(&sbx, &[format!("127.0.0.1:{}", server.port)]);
+    let probe = format!(
+        "import os, socket, time\n\
+         held, refused = [], 0\n\
+         for i in range(300):\n    s = socket.create_connection(('127.0.0.1', 3128)); s.sendall(b'CONNECT slow'); held.append(s)\n\
+         time.sleep(0.5)\n\
+         for s in held:\n    s.settimeout(0.05)\n    try:\n        if s.recv(64).startswith(b'HTTP/1.1 503'): refused += 1\n    except OSError: pass\n\
+         print('refused', refused)\n\
+         big = socket.create_connection(('127.0.0.1', 3128))\n\
+         for s in held: s.close()\n\
+         time.sleep(0.3)\n\
+         big.sendall(b'GET http://127.0.0.1:{port}/ HTTP/1.1\\r\\nX: ' + b'a' * 20000 + b'\\r\\n\\r\\n')\n\
+         print('oversized', big.recv(64).split(b'\\r\\n')[0].decode())\n\
+         ok = socket.create_connection(('127.0.0.1', 3128))\n\
+         ok.sendall(b'GET http://127.0.0.1:{port}/ HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n\
+         print('after', ok.recv(4096).split(b'\\r\\n')[0].decode())\n",
+        port = server.port
+    );
+    let out = sbx.run(&[
+        "run",
+        "--no-audit",
+        "-p",
+        &p,
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        &probe,
+    ]);
+    let stdout = text(&out.stdout);
+    let refused: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("refused "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        refused >= 40,
+        "connections beyond the cap get 503: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("oversized HTTP/1.1 431"), "{stdout}");
+    assert!(
+        stdout.contains("after HTTP/1.1 200"),
+        "the proxy still serves: {stdout}"
+    );
+}
