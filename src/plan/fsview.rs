@@ -13,6 +13,9 @@ pub enum Kind {
     Other,
 }
 
+/// Permission bits and owner of an entry: (mode, uid, gid).
+pub type Owner = (u32, u32, u32);
+
 pub trait FsView {
     /// `lstat`: what is at `path`, without following a final symlink.
     fn kind(&self, path: &Path) -> Option<Kind>;
@@ -21,8 +24,18 @@ pub trait FsView {
     /// Entries of a directory (not `.`/`..`), with their `lstat` kind.
     fn list(&self, dir: &Path) -> Vec<(OsString, Kind)>;
     /// `lstat` permission bits and owner: (mode, uid, gid).
-    fn owner_mode(&self, _path: &Path) -> Option<(u32, u32, u32)> {
+    fn owner_mode(&self, _path: &Path) -> Option<Owner> {
         None
+    }
+    /// Entries of a directory with kind and (mode, uid, gid).
+    fn list_owned(&self, dir: &Path) -> Vec<(OsString, Kind, Option<Owner>)> {
+        self.list(dir)
+            .into_iter()
+            .map(|(n, k)| {
+                let m = self.owner_mode(&dir.join(&n));
+                (n, k, m)
+            })
+            .collect()
     }
 }
 
@@ -48,10 +61,34 @@ impl FsView for HostFs {
         std::fs::read_link(path).ok()
     }
 
-    fn owner_mode(&self, path: &Path) -> Option<(u32, u32, u32)> {
+    fn owner_mode(&self, path: &Path) -> Option<Owner> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::symlink_metadata(path).ok()?;
         Some((m.mode(), m.uid(), m.gid()))
+    }
+
+    fn list_owned(&self, dir: &Path) -> Vec<(OsString, Kind, Option<Owner>)> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        // DirEntry::metadata is fstatat relative to the open directory.
+        rd.filter_map(Result::ok)
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                let ft = m.file_type();
+                let kind = if ft.is_symlink() {
+                    Kind::Symlink
+                } else if ft.is_dir() {
+                    Kind::Dir
+                } else if ft.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Other
+                };
+                Some((e.file_name(), kind, Some((m.mode(), m.uid(), m.gid()))))
+            })
+            .collect()
     }
 
     fn list(&self, dir: &Path) -> Vec<(OsString, Kind)> {
@@ -174,7 +211,7 @@ pub mod fake {
         fn read_link(&self, path: &Path) -> Option<PathBuf> {
             self.entries.get(path).and_then(|(_, t)| t.clone())
         }
-        fn owner_mode(&self, path: &Path) -> Option<(u32, u32, u32)> {
+        fn owner_mode(&self, path: &Path) -> Option<Owner> {
             self.modes
                 .get(path)
                 .copied()

@@ -731,24 +731,26 @@ fn root_only_files(fs: &dyn FsView, dir: &Path, out: &mut Vec<(PathBuf, Kind, Or
     let mut stack = vec![dir.to_path_buf()];
     let mut visited = 0usize;
     while let Some(d) = stack.pop() {
-        for (name, kind) in fs.list(&d) {
+        for (name, kind, owner) in fs.list_owned(&d) {
             visited += 1;
             if visited > 50_000 {
                 return;
             }
-            let path = d.join(&name);
-            if kind == Kind::Symlink || out.iter().any(|(p, _, _)| path.starts_with(p)) {
-                continue;
-            }
-            let Some((mode, uid, gid)) = fs.owner_mode(&path) else {
+            let Some((mode, uid, gid)) = owner else {
                 continue;
             };
+            if kind == Kind::Symlink {
+                continue;
+            }
+            let path = d.join(&name);
             if (uid == 0 || gid == 0) && mode & 0o004 == 0 {
-                out.push((
-                    path,
-                    kind,
-                    Origin::builtin("root-only file in /etc (the invoker is root)"),
-                ));
+                if !out.iter().any(|(p, _, _)| path.starts_with(p)) {
+                    out.push((
+                        path,
+                        kind,
+                        Origin::builtin("root-only file in /etc (the invoker is root)"),
+                    ));
+                }
             } else if kind == Kind::Dir {
                 stack.push(path);
             }
