@@ -42,19 +42,22 @@ pub trait FsView {
 /// The real filesystem.
 pub struct HostFs;
 
+fn kind_of(ft: std::fs::FileType) -> Kind {
+    if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
+    }
+}
+
 impl FsView for HostFs {
     fn kind(&self, path: &Path) -> Option<Kind> {
         let meta = std::fs::symlink_metadata(path).ok()?;
-        let ft = meta.file_type();
-        Some(if ft.is_symlink() {
-            Kind::Symlink
-        } else if ft.is_dir() {
-            Kind::Dir
-        } else if ft.is_file() {
-            Kind::File
-        } else {
-            Kind::Other
-        })
+        Some(kind_of(meta.file_type()))
     }
 
     fn read_link(&self, path: &Path) -> Option<PathBuf> {
@@ -76,17 +79,11 @@ impl FsView for HostFs {
         rd.filter_map(Result::ok)
             .filter_map(|e| {
                 let m = e.metadata().ok()?;
-                let ft = m.file_type();
-                let kind = if ft.is_symlink() {
-                    Kind::Symlink
-                } else if ft.is_dir() {
-                    Kind::Dir
-                } else if ft.is_file() {
-                    Kind::File
-                } else {
-                    Kind::Other
-                };
-                Some((e.file_name(), kind, Some((m.mode(), m.uid(), m.gid()))))
+                Some((
+                    e.file_name(),
+                    kind_of(m.file_type()),
+                    Some((m.mode(), m.uid(), m.gid())),
+                ))
             })
             .collect()
     }
@@ -96,19 +93,7 @@ impl FsView for HostFs {
             return Vec::new();
         };
         rd.filter_map(Result::ok)
-            .filter_map(|e| {
-                let ft = e.file_type().ok()?;
-                let kind = if ft.is_symlink() {
-                    Kind::Symlink
-                } else if ft.is_dir() {
-                    Kind::Dir
-                } else if ft.is_file() {
-                    Kind::File
-                } else {
-                    Kind::Other
-                };
-                Some((e.file_name(), kind))
-            })
+            .filter_map(|e| Some((e.file_name(), kind_of(e.file_type().ok()?))))
             .collect()
     }
 }

@@ -136,32 +136,7 @@ pub fn filter() -> Vec<Insn> {
 
 /// Load the observing filter; returns its listener descriptor.
 pub fn install() -> io::Result<OwnedFd> {
-    let prog = filter();
-    let f: Vec<libc::sock_filter> = prog
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
-    let fprog = libc::sock_fprog {
-        len: f.len() as u16,
-        filter: f.as_ptr() as *mut _,
-    };
-    // SAFETY: fprog points at `f`, alive for the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            1 as libc::c_ulong,
-            SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &fprog,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = super::seccomp::load(&filter(), SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
     // SAFETY: the kernel returned a new listener descriptor.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as RawFd) })
 }

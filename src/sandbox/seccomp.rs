@@ -282,8 +282,9 @@ pub fn compile(rules: &[SeccompRule]) -> Vec<Insn> {
     prog
 }
 
-/// Load the filter on every thread of this process. Requires no_new_privs.
-pub fn install(prog: &[Insn]) -> io::Result<()> {
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): returns what the kernel
+/// returns (a listener descriptor with NEW_LISTENER, else 0).
+pub fn load(prog: &[Insn], flags: libc::c_ulong) -> io::Result<i64> {
     let filter: Vec<libc::sock_filter> = prog
         .iter()
         .map(|i| libc::sock_filter {
@@ -298,20 +299,18 @@ pub fn install(prog: &[Insn]) -> io::Result<()> {
         filter: filter.as_ptr() as *mut _,
     };
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
-    const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1;
     // SAFETY: fprog points at `filter`, alive for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            SECCOMP_FILTER_FLAG_TSYNC,
-            &fprog,
-        )
-    };
-    if rc != 0 {
+    let rc = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) };
+    if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(rc)
+}
+
+/// Load the filter on every thread of this process. Requires no_new_privs.
+pub fn install(prog: &[Insn]) -> io::Result<()> {
+    const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1;
+    load(prog, SECCOMP_FILTER_FLAG_TSYNC).map(|_| ())
 }
 
 /// Run a program on one syscall, as the kernel would (for tests and fuzzing).

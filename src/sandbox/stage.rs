@@ -233,7 +233,26 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
     sys::errno_result(unsafe { libc::pipe2(life.as_mut_ptr(), libc::O_CLOEXEC) })
         .map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
     let set = block_signals();
-    // SAFETY: the stage is single-threaded (a fresh exec), so fork is safe.
+    let pid = fork_running(|| {
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(life[1]) };
+        match init(input, life[0], &set) {
+            Ok(code) => code,
+            Err(f) => report_fail(f),
+        }
+    })?;
+    // SAFETY: closing our copy of the read end.
+    unsafe { libc::close(life[0]) };
+    let _ = proto::send(CONTROL_FD, &Report::Init { pid }, &[]);
+    Ok(supervise_child(pid, &set))
+}
+
+/// Wait for `child`, forwarding signals to it; return its exit code.
+/// Fork; the child runs `child` and leaves with its code, never returning.
+/// Callers are single-threaded (the stage, init), so the child may
+/// allocate.
+fn fork_running(child: impl FnOnce() -> u8) -> Result<libc::pid_t, Fail> {
+    // SAFETY: the calling process is single-threaded (see above).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(fail(
@@ -243,22 +262,13 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
         ));
     }
     if pid == 0 {
-        // SAFETY: closing our copy of the write end.
-        unsafe { libc::close(life[1]) };
-        let code = match init(input, life[0], &set) {
-            Ok(code) => code,
-            Err(f) => report_fail(f),
-        };
-        // SAFETY: leave without running the parent's atexit handlers.
+        let code = child();
+        // SAFETY: leave the child without unwinding into the parent's state.
         unsafe { libc::_exit(i32::from(code)) };
     }
-    // SAFETY: closing our copy of the read end.
-    unsafe { libc::close(life[0]) };
-    let _ = proto::send(CONTROL_FD, &Report::Init { pid }, &[]);
-    Ok(supervise_child(pid, &set))
+    Ok(pid)
 }
 
-/// Wait for `child`, forwarding signals to it; return its exit code.
 fn supervise_child(child: libc::pid_t, set: &libc::sigset_t) -> u8 {
     loop {
         // SAFETY: waiting on a set of blocked signals.
@@ -359,21 +369,7 @@ fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fai
         ));
     }
 
-    // SAFETY: init is single-threaded (forked from the single-threaded stage).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(fail(
-            "process",
-            format!("fork: {}", io::Error::last_os_error()),
-            "",
-        ));
-    }
-    if pid == 0 {
-        let f = command(input, pty_slave.as_deref());
-        let code = report_fail(f);
-        // SAFETY: leave the child without unwinding into init's state.
-        unsafe { libc::_exit(i32::from(code)) };
-    }
+    let pid = fork_running(|| report_fail(command(input, pty_slave.as_deref())))?;
     // The command holds what it needs; init keeps only the control socket.
     Ok(reap_until(pid, set))
 }
@@ -696,15 +692,7 @@ fn degraded(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
         sys::cpath(&input.plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
     // SAFETY: single-threaded stage; valid C string.
     unsafe { libc::chdir(workdir.as_ptr()) };
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(fail(
-            "process",
-            format!("fork: {}", io::Error::last_os_error()),
-            "",
-        ));
-    }
-    if pid == 0 {
+    let pid = fork_running(|| {
         let mut plan_input = input.clone();
         // Without a mount namespace the paths are the host's: Landlock may
         // only grant what the plan binds from the host, never the private
@@ -712,11 +700,8 @@ fn degraded(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
         plan_input.pty = None;
         plan_input.degraded = true;
         plan_input.plan.landlock = crate::plan::host_landlock(&input.plan);
-        let f = command(&plan_input, None);
-        let code = report_fail(f);
-        // SAFETY: leave the child.
-        unsafe { libc::_exit(i32::from(code)) };
-    }
+        report_fail(command(&plan_input, None))
+    })?;
     let code = reap_until(pid, &set);
     // Kill whatever the command left behind (it is in our subtree).
     // SAFETY: signalling the command's process group, which we created.

@@ -13,11 +13,7 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 fn ready(test: &str) -> bool {
-    if let Some(why) = no_sandbox() {
-        skip(test, &format!("sandbox unavailable: {why}"));
-        return false;
-    }
-    true
+    sandbox_ready(test)
 }
 
 #[test]

@@ -63,6 +63,17 @@ pub fn no_sandbox() -> Option<String> {
     None
 }
 
+/// Can sandboxes run here? Records and prints the skip when not.
+pub fn sandbox_ready(test: &str) -> bool {
+    match no_sandbox() {
+        Some(why) => {
+            skip(test, &format!("sandbox unavailable: {why}"));
+            false
+        }
+        None => true,
+    }
+}
+
 /// Why cgroup limits cannot be enforced here, if they cannot.
 pub fn no_cgroups() -> Option<String> {
     let out = Command::new(bin())

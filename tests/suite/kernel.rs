@@ -8,11 +8,7 @@ use super::harness::*;
 use crate::require;
 
 fn ready(test: &str) -> bool {
-    if let Some(why) = no_sandbox() {
-        skip(test, &format!("sandbox unavailable: {why}"));
-        return false;
-    }
-    true
+    sandbox_ready(test)
 }
 
 fn have(tool: &str) -> Option<String> {

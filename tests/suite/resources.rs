@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use super::harness::*;
 
 fn ready(test: &str) -> bool {
-    if let Some(why) = no_sandbox() {
-        skip(test, &format!("sandbox unavailable: {why}"));
+    if !sandbox_ready(test) {
         return false;
     }
     if let Some(why) = no_cgroups() {

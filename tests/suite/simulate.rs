@@ -8,8 +8,7 @@ use std::time::Duration;
 use super::harness::*;
 
 fn ready(test: &str) -> bool {
-    if let Some(why) = no_sandbox() {
-        skip(test, &format!("sandbox unavailable: {why}"));
+    if !sandbox_ready(test) {
         return false;
     }
     if !std::path::Path::new("/usr/bin/curl").exists()

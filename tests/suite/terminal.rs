@@ -86,8 +86,7 @@ fn rand_suffix() -> u64 {
 }
 
 fn ready(test: &str) -> bool {
-    if let Some(why) = no_sandbox() {
-        skip(test, &format!("sandbox unavailable: {why}"));
+    if !sandbox_ready(test) {
         return false;
     }
     if Command::new("tmux")
