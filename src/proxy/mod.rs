@@ -466,6 +466,12 @@ fn open_via_upstream(
     Ok(s)
 }
 
+enum Fill {
+    Data,
+    Empty,
+    Eof,
+}
+
 /// One direction of a tunnel: bytes move socket → pipe → socket with
 /// splice(2), never through user space.
 struct Pipe {
@@ -489,8 +495,8 @@ impl Pipe {
         Ok(Pipe { r, w, pending: 0 })
     }
 
-    /// Move what `from` has into the pipe; Ok(false) at end of stream.
-    fn fill(&mut self, from: &TcpStream) -> io::Result<bool> {
+    /// Move what `from` has into the pipe.
+    fn fill(&mut self, from: &TcpStream) -> io::Result<Fill> {
         // SAFETY: splice between descriptors we own; no user memory.
         let n = unsafe {
             libc::splice(
@@ -505,13 +511,30 @@ impl Pipe {
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(true)
+                Ok(Fill::Empty)
             } else {
                 Err(e)
             };
         }
+        if n == 0 {
+            return Ok(Fill::Eof);
+        }
         self.pending += n as usize;
-        Ok(n > 0)
+        Ok(Fill::Data)
+    }
+
+    /// Move everything `from` has now to `to`; Ok(false) at end of stream.
+    /// Loops while data keeps coming, so a busy tunnel does not pay a poll
+    /// per chunk.
+    fn pump(&mut self, from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::Result<bool> {
+        for _ in 0..64 {
+            match self.fill(from)? {
+                Fill::Data => *moved += self.drain(to)? as u64,
+                Fill::Empty => return Ok(true),
+                Fill::Eof => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Move the pipe's contents to `to` (blocking socket write).
@@ -567,25 +590,21 @@ fn splice(a: &mut TcpStream, b: &mut TcpStream) -> (u64, u64) {
             break;
         }
         if fds[0].revents != 0 {
-            match ab.fill(a).and_then(|more| ab.drain(b).map(|m| (more, m))) {
-                Ok((more, m)) => {
-                    up += m as u64;
-                    if !more {
-                        a_open = false;
-                        let _ = b.shutdown(std::net::Shutdown::Write);
-                    }
+            match ab.pump(a, b, &mut up) {
+                Ok(true) => {}
+                Ok(false) => {
+                    a_open = false;
+                    let _ = b.shutdown(std::net::Shutdown::Write);
                 }
                 Err(_) => break,
             }
         }
         if fds[1].revents != 0 {
-            match ba.fill(b).and_then(|more| ba.drain(a).map(|m| (more, m))) {
-                Ok((more, m)) => {
-                    down += m as u64;
-                    if !more {
-                        b_open = false;
-                        let _ = a.shutdown(std::net::Shutdown::Write);
-                    }
+            match ba.pump(b, a, &mut down) {
+                Ok(true) => {}
+                Ok(false) => {
+                    b_open = false;
+                    let _ = a.shutdown(std::net::Shutdown::Write);
                 }
                 Err(_) => break,
             }
