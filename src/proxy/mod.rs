@@ -524,10 +524,21 @@ impl Pipe {
     }
 
     /// Move everything `from` has now to `to`; Ok(false) at end of stream.
-    /// Loops while data keeps coming, so a busy tunnel does not pay a poll
-    /// per chunk.
+    /// Loops while bytes are queued, so a busy tunnel does not pay a poll
+    /// per chunk. SPLICE_F_NONBLOCK covers only the pipe, and the sockets
+    /// block: after the first splice (which poll vouched for), go on only
+    /// while FIONREAD says data is waiting.
     fn pump(&mut self, from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::Result<bool> {
-        for _ in 0..64 {
+        for round in 0..64 {
+            if round > 0 {
+                let mut queued: libc::c_int = 0;
+                // SAFETY: FIONREAD writes an int.
+                if unsafe { libc::ioctl(from.as_raw_fd(), libc::FIONREAD, &mut queued) } < 0
+                    || queued <= 0
+                {
+                    return Ok(true);
+                }
+            }
             match self.fill(from)? {
                 Fill::Data => *moved += self.drain(to)? as u64,
                 Fill::Empty => return Ok(true),
