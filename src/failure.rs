@@ -62,7 +62,12 @@ impl Failure {
     pub fn line(&self) -> String {
         match self {
             Failure::Policy(e) => format!("sandboxctl: error: policy: {e}"),
-            Failure::Plan(e) => format!("sandboxctl: error: policy: {e}"),
+            Failure::Plan(e) => match &e.origin {
+                crate::plan::Origin::CommandLine { .. } => {
+                    format!("sandboxctl: error: command line: {}", e.message)
+                }
+                _ => format!("sandboxctl: error: policy: {e}"),
+            },
             Failure::Setup {
                 layer,
                 message,

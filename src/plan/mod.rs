@@ -911,6 +911,17 @@ fn limits(inv: &Invocation<'_>) -> Result<Limits, PlanError> {
                 message: "--timeout must be at least 1 second".into(),
             })
         }
+        Some(t) if t > crate::policy::MAX_LIMIT => {
+            return Err(PlanError {
+                origin: Origin::CommandLine {
+                    flag: "--timeout".into(),
+                },
+                message: format!(
+                    "--timeout must be at most {} seconds",
+                    crate::policy::MAX_LIMIT
+                ),
+            })
+        }
         Some(t) => Some(Limit {
             value: t,
             origin: Origin::CommandLine {

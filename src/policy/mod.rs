@@ -100,7 +100,7 @@ impl std::error::Error for PolicyError {}
 
 /// Largest accepted value of each limit; far above any machine, low enough
 /// that unit conversions cannot overflow.
-const MAX_LIMIT: u64 = 1 << 40;
+pub const MAX_LIMIT: u64 = 1 << 40;
 
 /// Read and validate a policy file.
 pub fn load_file(path: &Path) -> Result<Policy, PolicyError> {

@@ -169,7 +169,7 @@ pub fn run_with(
         .limits
         .timeout_s
         .as_ref()
-        .map(|t| started + Duration::from_secs(t.value));
+        .and_then(|t| started.checked_add(Duration::from_secs(t.value)));
     let mut state = Loop {
         ctl: Some(ours),
         signals,

@@ -169,3 +169,28 @@ fn environment_variable_selects_the_policy() {
     assert_eq!(code(&out), 125);
     assert!(text(&out.stderr).contains("unsupported policy version 3"));
 }
+
+#[test]
+fn absurd_command_line_values_are_refused() {
+    let sbx = Sandbox::new();
+    for t in ["0", "18446744073709551615", "-1", "x"] {
+        let out = sbx.run(&[
+            "run",
+            "--no-audit",
+            "--timeout",
+            t,
+            "--",
+            "/bin/sh",
+            "-c",
+            "touch ran",
+        ]);
+        expect_code(&out, 125);
+        assert!(
+            text(&out.stderr).contains("sandboxctl: error:")
+                || text(&out.stderr).contains("error:"),
+            "{t}: {}",
+            text(&out.stderr)
+        );
+        assert!(!sbx.path().join("ran").exists());
+    }
+}
