@@ -537,6 +537,8 @@ struct Analysis {
     script: Script,
     layers: Vec<Layer>,
     unknowable: Vec<String>,
+    /// A safety limit (depth, count) was hit: refuse rather than guess.
+    over_limit: Option<String>,
 }
 
 impl Analysis {
@@ -548,6 +550,7 @@ impl Analysis {
             script,
             layers: Vec::new(),
             unknowable: Vec::new(),
+            over_limit: None,
         };
         let mut i = 0;
         while i < a.script.cmds.len() && i < shell::MAX_COMMANDS {
@@ -562,6 +565,9 @@ impl Analysis {
         match shell::parse_into(text, depth, &mut self.script) {
             Ok(idx) => idx,
             Err(e) => {
+                if e.is_limit() {
+                    self.over_limit = Some(format!("{what}: {e}"));
+                }
                 self.unknowable
                     .push(format!("{what} cannot be parsed ({e}): {text}"));
                 Vec::new()
@@ -798,6 +804,19 @@ fn place(o: &Origin) -> String {
 pub fn decide(policy: &Policy, argv: &[String]) -> Decision {
     let a = Analysis::new(argv);
     let unknowable = a.unknowable.clone();
+    if let Some(why) = &a.over_limit {
+        // Nesting past the limit is how a blocked command would hide.
+        return Decision {
+            allowed: false,
+            pattern: None,
+            origin: None,
+            matched: None,
+            reason: format!(
+                "the command line cannot be checked ({why}); refusing what cannot be checked"
+            ),
+            unknowable,
+        };
+    }
     let deny = |pattern: &Located<String>, key: &str, matched: String, reason: String| Decision {
         allowed: false,
         pattern: Some(pattern.value.clone()),

@@ -135,6 +135,17 @@ impl fmt::Display for ParseError {
 
 type Result<T> = std::result::Result<T, ParseError>;
 
+/// Messages of the two safety limits; hitting one is a refusal, unlike a
+/// syntax error (which the shell itself would refuse).
+pub const LIMIT_DEPTH: &str = "commands nest too deeply to check";
+pub const LIMIT_COUNT: &str = "too many commands to check";
+
+impl ParseError {
+    pub fn is_limit(&self) -> bool {
+        self.0 == LIMIT_DEPTH || self.0 == LIMIT_COUNT
+    }
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T> {
     Err(ParseError(msg.into()))
 }
@@ -188,7 +199,7 @@ pub fn parse(text: &str) -> Result<Script> {
 /// Parse `text` and append its commands to `out`; returns their indices.
 pub fn parse_into(text: &str, depth: usize, out: &mut Script) -> Result<Vec<usize>> {
     if depth > MAX_DEPTH {
-        return err("commands nest too deeply to check");
+        return err(LIMIT_DEPTH);
     }
     let first = out.cmds.len();
     let mut lx = Lexer {
@@ -821,7 +832,7 @@ impl<'a> Builder<'a> {
         let mut it = toks.into_iter().peekable();
         while let Some(tok) = it.next() {
             if self.out.cmds.len() > MAX_COMMANDS {
-                return err("too many commands to check");
+                return err(LIMIT_COUNT);
             }
             match tok {
                 Tok::Newline | Tok::Op(";") | Tok::Op("&") | Tok::Op("&&") | Tok::Op("||") => {

@@ -190,3 +190,26 @@ proptest! {
         prop_assert!(!decide(&policy(), &sh(&line)).allowed, "{}", line);
     }
 }
+
+#[test]
+fn nesting_past_the_limit_is_refused_not_waved_through() {
+    // Substitutions nest linearly (re-quoting for `sh -c` grows ~3^n).
+    let mut line = "rm -rf /tmp/x".to_string();
+    for _ in 0..20 {
+        line = format!("echo $({line})");
+    }
+    let d = decide(&policy(), &sh(&line));
+    assert!(!d.allowed, "{d:?}");
+    assert!(d.reason.contains("cannot be checked"), "{d:?}");
+    // Within the limit the blocked command is found and named.
+    let mut line = "rm -rf /tmp/x".to_string();
+    for _ in 0..5 {
+        line = format!("sh -c {}", crate::util::shell_quote(&line));
+    }
+    assert_eq!(
+        decide(&policy(), &sh(&line)).pattern.as_deref(),
+        Some("rm -rf")
+    );
+    // A plain syntax error is reported, not refused (the shell refuses it).
+    assert!(decide(&policy(), &sh("echo 'unterminated")).allowed);
+}
