@@ -102,9 +102,19 @@ PY
 server_pid=$!
 sleep 1
 printf 'version: 1\nnetwork:\n  default: deny\n  allow: ["127.0.0.1:18099"]\nfilesystem:\n  writable: ["."]\n' > net.yaml
-direct=$(curl -s -o /dev/null -w '%{speed_download}' http://127.0.0.1:18099/big)
-proxied=$("$SBX" run --no-audit -p net.yaml -- sh -c 'curl -s --noproxy "" -x "$HTTP_PROXY" -o /dev/null -w "%{speed_download}" http://127.0.0.1:18099/big')
-python3 -c "d=$direct; p=$proxied; print(f'  256 MiB download: direct {d/2**20:.0f} MiB/s, through the proxy {p/2**20:.0f} MiB/s ({100*p/d:.0f}% of direct)')"
+for i in 1 2 3 4 5 6 7; do
+    d=$(curl -s -o /dev/null -w '%{speed_download}' http://127.0.0.1:18099/big)
+    p=$("$SBX" run --no-audit -p net.yaml -- sh -c 'curl -s --noproxy "" -x "$HTTP_PROXY" -o /dev/null -w "%{speed_download}" http://127.0.0.1:18099/big')
+    echo "$d $p"
+done > throughput.txt
+python3 - throughput.txt <<'PY'
+import statistics, sys
+r = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
+ratios = [p / d for d, p in r]
+print("  256 MiB download, 7 runs: " + ", ".join(f"{100 * x:.0f}%" for x in ratios) + " of direct; "
+      f"median {100 * statistics.median(ratios):.0f}% "
+      f"(direct {statistics.median(d for d, _ in r) / 2**20:.0f} MiB/s, proxied {statistics.median(p for _, p in r) / 2**20:.0f} MiB/s)")
+PY
 lat_direct=$(python3 - <<'PY'
 import time, urllib.request, statistics
 ts = []

@@ -125,9 +125,23 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 125 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                let _ = e.print(); // --help, --version
+                return ExitCode::SUCCESS;
+            }
+            // A usage error is a refusal: one `sandboxctl: error:` line
+            // first (DESIGN.md section 1), then clap's usage hint.
+            let rendered = e.render().to_string();
+            let mut lines = rendered.lines();
+            let first = lines.next().unwrap_or_default();
+            eprintln!(
+                "sandboxctl: error: usage: {}",
+                first.trim_start_matches("error: ")
+            );
+            for l in lines {
+                eprintln!("{l}");
+            }
+            return ExitCode::from(125);
         }
     };
     match cli.command {

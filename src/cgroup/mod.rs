@@ -301,7 +301,18 @@ pub fn prepare_at(plan: &Plan, root: &Path, proc_cgroup: &str) -> Result<CgroupR
                 warnings: vec![warning],
             })
         }
-        Err(why) => Err(Failure::setup("resources", why, FIX)),
+        Err(why) => {
+            let wanted: Vec<String> = [&limits.memory_mb, &limits.cpu_percent, &limits.processes]
+                .into_iter()
+                .flatten()
+                .map(|l| l.origin.to_string())
+                .collect();
+            Err(Failure::setup(
+                "resources",
+                format!("{why} [needed by {}]", wanted.join("; ")),
+                FIX,
+            ))
+        }
     }
 }
 

@@ -255,6 +255,8 @@ pub struct Plan {
     pub policy_path: Option<PathBuf>,
     pub policy_sha256: String,
     pub isolation: Mode,
+    /// Where `isolation` was set (or that strict is the default).
+    pub isolation_origin: Origin,
     pub workdir: PathBuf,
     pub user: UserInfo,
     pub command: Vec<String>,
@@ -678,6 +680,11 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         policy_path: policy.path.clone(),
         policy_sha256: policy.sha256.clone(),
         isolation: policy.isolation.value,
+        isolation_origin: if policy.isolation.line == 0 {
+            Origin::builtin("isolation: strict is the default")
+        } else {
+            Origin::policy(policy, &policy.isolation, "isolation")
+        },
         workdir: inv.workdir.to_path_buf(),
         user: inv.user.clone(),
         command: inv.command.to_vec(),

@@ -189,7 +189,7 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
         if plan.isolation == Mode::Strict {
             return Err(fail(
                 "isolation",
-                format!("cannot create a user namespace: {e}"),
+                format!("cannot create a user namespace: {e} [{}]", plan.isolation_origin),
                 "allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian kernel.unprivileged_userns_clone=1; on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0), or set `isolation: best_effort` to run with Landlock, seccomp and rlimits only",
             ));
         }
@@ -505,7 +505,8 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
     if ll.enforced != Enforced::Fully && plan.isolation == Mode::Strict {
         return Err(fail(
             "landlock",
-            format!("Landlock is {}: {}", if ll.enforced == Enforced::Not { "not available" } else { "only partly enforceable" }, ll.detail),
+            format!("Landlock is {}: {} [{}]", if ll.enforced == Enforced::Not { "not available" } else { "only partly enforceable" }, ll.detail,
+                plan.isolation_origin),
             "use a kernel with Landlock ABI 6 or later (Linux 6.12+, with lsm=landlock), or set `isolation: best_effort` to run with what this kernel enforces",
         ));
     }

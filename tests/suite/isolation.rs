@@ -499,7 +499,8 @@ fn strict_isolation_refuses_without_user_namespaces() {
         .expect("spawn");
     expect_code(&out, 125);
     assert!(
-        text(&out.stderr).contains("sandboxctl: error: isolation: cannot create a user namespace"),
+        text(&out.stderr).contains("sandboxctl: error: isolation: cannot create a user namespace")
+            && text(&out.stderr).contains("<default policy>:4:12 isolation]"),
         "{}",
         text(&out.stderr)
     );

@@ -176,7 +176,9 @@ fn older_landlock_is_refused_in_strict_and_reported_in_best_effort() {
         expect_code(&out, 125);
         let err = text(&out.stderr);
         assert!(
-            err.contains("sandboxctl: error: landlock:") && err.contains(what),
+            err.contains("sandboxctl: error: landlock:")
+                && err.contains(what)
+                && err.contains("isolation]"),
             "ABI {abi}: {err}"
         );
         assert!(!sbx.path().join("ran").exists());

@@ -194,3 +194,23 @@ fn absurd_command_line_values_are_refused() {
         assert!(!sbx.path().join("ran").exists());
     }
 }
+
+#[test]
+fn usage_errors_are_refusals_with_the_standard_line() {
+    let sbx = Sandbox::new();
+    for args in [
+        &["run", "ls"][..],
+        &["frobnicate"],
+        &["run", "--no-such-flag", "--", "true"],
+        &["run"],
+    ] {
+        let out = sbx.run(args);
+        expect_code(&out, 125);
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("sandboxctl: error: usage: "),
+            "{args:?}: {err}"
+        );
+    }
+    expect_code(&sbx.run(&["--version"]), 0);
+}

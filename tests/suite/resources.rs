@@ -283,7 +283,8 @@ fn strict_enforcement_refuses_when_limits_cannot_be_applied() {
     );
     expect_code(&out, 125);
     assert!(
-        text(&out.stderr).contains("sandboxctl: error: resources:"),
+        text(&out.stderr).contains("sandboxctl: error: resources:")
+            && text(&out.stderr).contains("[needed by "),
         "{}",
         text(&out.stderr)
     );
