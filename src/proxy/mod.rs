@@ -182,6 +182,13 @@ fn deny(
     reason: &str,
 ) {
     eprintln!("sandboxctl: denied: network: {what} {host}:{port}: {reason}");
+    // Recorded before the client hears of it: a client that exits on the
+    // refusal may end the run before this thread runs again.
+    let v = json!({ "type": "network", "allowed": false, "request": what, "host": host, "port": port, "reason": reason });
+    if let Some(a) = &shared.audit {
+        a.denial("network", v.clone());
+    }
+    record(shared, v);
     match kind {
         Kind::Http => respond(
             conn,
@@ -191,11 +198,6 @@ fn deny(
         ),
         Kind::Socks => socks_reply(conn, request::SOCKS_NOT_ALLOWED),
     }
-    let v = json!({ "type": "network", "allowed": false, "request": what, "host": host, "port": port, "reason": reason });
-    if let Some(a) = &shared.audit {
-        a.denial("network", v.clone());
-    }
-    record(shared, v);
 }
 
 /// Read until `done` says the buffer holds a complete message.
