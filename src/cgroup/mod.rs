@@ -22,8 +22,8 @@ use crate::policy::Mode;
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
 /// Prefix of every cgroup sandboxctl creates: `sandboxctl-<pid>-<n>`.
 pub const PREFIX: &str = "sandboxctl-";
-/// The stage and init count against `pids.max` too.
-pub const OWN_PROCESSES: u64 = 2;
+/// init (or the degraded stage) counts against `pids.max` too.
+pub const OWN_PROCESSES: u64 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {

@@ -77,20 +77,11 @@ fn hooks() -> TestHooks {
             landlock_abi_max: std::env::var("SANDBOXCTL_TEST_LANDLOCK_ABI")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            exec_stage: std::env::var_os("SANDBOXCTL_TEST_EXEC_STAGE").is_some(),
         }
     }
     #[cfg(not(feature = "test-hooks"))]
     TestHooks::default()
-}
-
-fn dup_high(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we own.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 fn setup(msg: impl Into<String>) -> Failure {
@@ -155,13 +146,17 @@ pub fn run_with(
     .map_err(|e| setup(format!("socketpair: {e}")))?;
     // SAFETY: fresh descriptors from socketpair.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-    let theirs = dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
+    let theirs = sys::dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
 
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
-    let stage_pid = if single_threaded() {
-        fork_stage(&input, theirs.as_raw_fd())?
+    // Single-threaded (as usual: the proxy starts later), the supervisor
+    // clones init itself; otherwise a freshly executed stage does.
+    let (stage_pid, init_pid, lifeline) = if !input.hooks.exec_stage && single_threaded() {
+        let child = stage::spawn(&input, theirs.as_raw_fd())?;
+        let init = (!child.degraded).then_some(child.pid);
+        (child.pid, init, Some(child.life))
     } else {
-        exec_stage(&input, theirs.as_raw_fd())?
+        (exec_stage(&input, theirs.as_raw_fd())?, None, None)
     };
     drop(theirs);
 
@@ -174,7 +169,7 @@ pub fn run_with(
         ctl: Some(ours),
         signals,
         stage_pid,
-        init_pid: None,
+        init_pid,
         timing: Vec::new(),
         pty: None,
         raw: None,
@@ -192,6 +187,7 @@ pub fn run_with(
         plan,
     };
     state.run();
+    drop(lifeline);
     let t_exited = proto::mono_us();
     let stage_status = state.stage_status.unwrap_or(125);
     let mut stamps = std::mem::take(&mut state.timing);
@@ -310,28 +306,12 @@ fn single_threaded() -> bool {
         .unwrap_or(false)
 }
 
-/// Start the stage as a forked child (the supervisor is single-threaded).
-fn fork_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure> {
-    // SAFETY: the caller checked that this process has one thread, so the
-    // child may run ordinary code; it ends with _exit and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(setup(format!("fork: {}", io::Error::last_os_error())));
-    }
-    if pid == 0 {
-        let code = stage::forked(input, control);
-        // SAFETY: leave the child without running the parent's cleanup.
-        unsafe { libc::_exit(i32::from(code)) };
-    }
-    Ok(pid)
-}
-
 /// Start the stage by executing this binary afresh, handing it the plan in
 /// a memfd: the route for a supervisor that already runs threads.
 fn exec_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure> {
     let data = serde_json::to_vec(input).map_err(|e| setup(e.to_string()))?;
     let plan_fd = memfd_with(&data).map_err(|e| setup(format!("memfd: {e}")))?;
-    let plan_fd = dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
+    let plan_fd = sys::dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
     let plan_raw = plan_fd.as_raw_fd();
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("sandboxctl-init").arg("__stage").env_clear();

@@ -28,6 +28,9 @@ pub struct TestHooks {
     pub no_userns: bool,
     /// Behave as if the kernel's Landlock ABI were at most this.
     pub landlock_abi_max: Option<u8>,
+    /// Take the route of a multi-threaded supervisor: execute the stage.
+    #[serde(default)]
+    pub exec_stage: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,13 +1,16 @@
-//! Inside the sandbox: the stage, init and the command.
+//! Inside the sandbox: init and the command.
 //!
-//! The supervisor may run threads (the egress proxy), so it never forks
-//! into the sandbox itself. It executes this binary again as a fresh,
-//! single-threaded *stage* and hands it the plan in a memfd. The stage
-//! joins the cgroup, creates the user namespace and the others, and forks
-//! *init*, pid 1 of the new pid namespace, which builds the filesystem view
-//! and forks the *command* process. The command process applies, in this
-//! fixed order: session and terminal, rlimits, capabilities dropped,
-//! no_new_privs, Landlock, seccomp (last), then exec.
+//! *init* is born as pid 1 of new user, mount, pid, network, ipc and uts
+//! namespaces from one `clone3` ([`spawn`]). Its parent is the supervisor
+//! itself when that is single-threaded (the usual case: the proxy starts
+//! later), so no intermediate process costs time; a supervisor that
+//! already runs threads instead executes this binary afresh as a *stage*
+//! ([`stage_main`]), which clones init the same way and forwards signals.
+//! init maps the invoker's ids, joins the run's cgroups, enters a cgroup
+//! namespace rooted there, builds the filesystem view and forks the
+//! *command* process, which applies, in this fixed order: session and
+//! terminal, rlimits, capabilities dropped, no_new_privs, Landlock,
+//! seccomp (last), then exec.
 //!
 //! init is non-dumpable and outside the command's Landlock domain, so the
 //! command cannot ptrace it, signal it, or open `/proc/1/exe`; and the
@@ -15,11 +18,14 @@
 
 use std::ffi::CString;
 use std::io::{self, Read};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::proto::{self, Enforced, LayerReport, Report, StageInput, CONTROL_FD, PLAN_FD};
+
+/// Where init keeps its lifeline (the plan descriptor is consumed by then).
+const LIFE_FD: RawFd = PLAN_FD;
 use super::{caps, landlock, mounts, seccomp, sys};
 use crate::policy::Mode;
 
@@ -33,7 +39,7 @@ const FORWARDED: [libc::c_int; 6] = [
     libc::SIGUSR2,
 ];
 
-struct Fail {
+pub struct Fail {
     layer: &'static str,
     message: String,
     fix: String,
@@ -46,6 +52,17 @@ fn fail(layer: &'static str, message: impl Into<String>, fix: impl Into<String>)
         message: message.into(),
         fix: fix.into(),
         code: 125,
+    }
+}
+
+impl From<Fail> for crate::failure::Failure {
+    fn from(f: Fail) -> Self {
+        crate::failure::Failure::Setup {
+            layer: f.layer.into(),
+            message: f.message,
+            fix: f.fix,
+            code: f.code,
+        }
     }
 }
 
@@ -63,6 +80,9 @@ fn report_fail(f: Fail) -> u8 {
     f.code
 }
 
+/// Entry of `sandboxctl __stage`, the route for a supervisor that already
+/// runs threads: a fresh single-threaded process that starts init and
+/// stays as its parent, forwarding signals.
 pub fn stage_main() -> u8 {
     // Nothing the caller had open may reach the command, and the control
     // socket (placed by dup2, which clears close-on-exec) must not either.
@@ -79,49 +99,22 @@ pub fn stage_main() -> u8 {
             return 125;
         }
     };
-    stage_with(&input)
-}
-
-/// The stage after it has its input, whether it was executed afresh
-/// (`stage_main`) or forked from a single-threaded supervisor (`forked`).
-fn stage_with(input: &StageInput) -> u8 {
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != input.supervisor_pid {
         return 125; // the supervisor died before we set PDEATHSIG
     }
-    match stage(input) {
-        Ok(code) => code,
+    let set = block_signals();
+    match spawn(&input, CONTROL_FD) {
+        Ok(child) => {
+            if !child.degraded {
+                let _ = proto::send(CONTROL_FD, &Report::Init { pid: child.pid }, &[]);
+            }
+            let code = supervise_child(child.pid, &set);
+            drop(child.life);
+            code
+        }
         Err(f) => report_fail(f),
     }
-}
-
-/// Entry of a stage forked (not executed) from the supervisor, which was
-/// single-threaded at the fork, so allocating here is safe. The state an
-/// exec would have reset is reset by hand: descriptors, signal mask and
-/// dispositions (Rust ignores SIGPIPE; an ignored signal would survive the
-/// command's exec), and the environment.
-pub fn forked(input: &StageInput, control: RawFd) -> u8 {
-    // SAFETY: prctl, dup2, fcntl, signal and environment calls in the
-    // child of a single-threaded process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::dup2(control, CONTROL_FD) < 0 {
-            return 125;
-        }
-        sys::close_from(CONTROL_FD as u32 + 1);
-        if libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
-            return 125;
-        }
-        for sig in 1..32 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
-        libc::clearenv();
-    }
-    unblock_all();
-    proto::stamp("stage started");
-    stage_with(input)
 }
 
 fn read_input() -> io::Result<StageInput> {
@@ -159,10 +152,154 @@ fn unblock_all() {
     }
 }
 
-fn stage(input: &StageInput) -> Result<u8, Fail> {
+/// A started init (or, without user namespaces, the degraded stage).
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    /// init's lifeline: init leaves when this end closes, which also covers
+    /// a parent that died before init could set its death signal.
+    pub life: OwnedFd,
+    /// No namespaces (`isolation: best_effort` without user namespaces):
+    /// the child is a subreaper in the host's namespaces.
+    pub degraded: bool,
+}
+
+/// Namespaces init is born into. The cgroup namespace comes later, once
+/// init has joined the run's cgroups, so that they are its root.
+const NAMESPACES: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS) as u64;
+
+/// Start init as pid 1 of new namespaces, with one `clone3`: no
+/// intermediate process. The caller must be single-threaded (the
+/// supervisor before it starts the proxy, or the executed stage), because
+/// the child goes on running ordinary code until it execs. `control` is
+/// the control socket; the child moves it to [`CONTROL_FD`].
+pub fn spawn(input: &StageInput, control: RawFd) -> Result<Spawned, Fail> {
     let plan = &input.plan;
+    // SAFETY: getuid/getgid cannot fail. Read before the clone: inside the
+    // new user namespace they are unmapped until init writes its maps.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if uid == 0 {
+        // Root's supplementary groups would stay in force inside, and init
+        // cannot clear them there (its setgroups is denied so that it may
+        // map its own gid). Root's caller needs none of them: it has
+        // CAP_DAC_OVERRIDE. SAFETY: an empty group list.
+        sys::errno_result(unsafe { libc::setgroups(0, std::ptr::null()) }).map_err(|e| {
+            fail(
+                "isolation",
+                format!("cannot drop root's supplementary groups: {e}"),
+                "",
+            )
+        })?;
+    }
+    let (life_r, life_w) = sys::pipe().map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
+    let cloned = if input.hooks.no_userns {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    } else {
+        // SAFETY: the caller is single-threaded, so the child is a
+        // consistent copy; it leaves by _exit and never returns here.
+        unsafe { sys::clone_process(NAMESPACES) }
+    };
+    let degraded = match cloned {
+        Ok(0) => {
+            drop(life_w);
+            let code = match adopt(control, life_r.as_raw_fd()) {
+                Ok(()) => init_main(input, uid, gid),
+                Err(()) => 125,
+            };
+            // SAFETY: leave the child without running the parent's cleanup.
+            unsafe { libc::_exit(i32::from(code)) };
+        }
+        Ok(pid) => {
+            return Ok(Spawned {
+                pid,
+                life: life_w,
+                degraded: false,
+            })
+        }
+        Err(e) => e,
+    };
+    if plan.isolation == Mode::Strict {
+        return Err(fail(
+            "isolation",
+            format!(
+                "cannot create a user namespace: {degraded} [{}]",
+                plan.isolation_origin
+            ),
+            "allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian kernel.unprivileged_userns_clone=1; on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0), or set `isolation: best_effort` to run with Landlock, seccomp and rlimits only",
+        ));
+    }
+    let life_w_raw = life_w.as_raw_fd();
+    let pid = fork_running(|| {
+        // SAFETY: closing the child's copy of the write end.
+        unsafe { libc::close(life_w_raw) };
+        if adopt(control, life_r.as_raw_fd()).is_err() {
+            return 125;
+        }
+        let joined = join_cgroups(input);
+        match joined.and_then(|()| degraded_stage(input, &degraded)) {
+            Ok(code) => code,
+            Err(f) => report_fail(f),
+        }
+    })?;
+    // The child holds its own copy; ours only keeps the pipe's write end open.
+    drop(life_r);
+    Ok(Spawned {
+        pid,
+        life: life_w,
+        degraded: true,
+    })
+}
+
+/// First steps of a child of [`spawn`]: what an exec would have reset is
+/// reset by hand (descriptors, signal dispositions, environment), the
+/// control socket goes to [`CONTROL_FD`], and the child dies with its
+/// parent, checked once through the lifeline in case the parent is
+/// already gone.
+fn adopt(control: RawFd, life: RawFd) -> Result<(), ()> {
+    // SAFETY: prctl, dup2, fcntl, poll, signal and environment calls in a
+    // single-threaded child on descriptors it owns.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if control != CONTROL_FD && libc::dup2(control, CONTROL_FD) < 0 {
+            return Err(());
+        }
+        if libc::dup2(life, LIFE_FD) < 0 {
+            return Err(());
+        }
+        sys::close_from(LIFE_FD as u32 + 1);
+        for fd in [CONTROL_FD, LIFE_FD] {
+            if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+                return Err(());
+            }
+        }
+        let mut pfd = libc::pollfd {
+            fd: LIFE_FD,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & (libc::POLLHUP | libc::POLLIN) != 0 {
+            return Err(()); // the parent is already gone
+        }
+        // Rust ignores SIGPIPE; an ignored signal would survive the exec.
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        libc::clearenv();
+    }
+    unblock_all();
+    Ok(())
+}
+
+/// Move this process into the run's cgroups ("0" is the writer itself);
+/// its children inherit them.
+fn join_cgroups(input: &StageInput) -> Result<(), Fail> {
     for procs in &input.cgroup_procs {
-        // "0" moves the writer itself; children inherit the cgroup.
         std::fs::write(procs, "0").map_err(|e| {
             fail(
                 "resources",
@@ -171,83 +308,51 @@ fn stage(input: &StageInput) -> Result<u8, Fail> {
             )
         })?;
     }
-    proto::stamp("cgroups joined");
-    // SAFETY: getuid/getgid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    if uid == 0 {
-        // Root's supplementary groups would otherwise stay in force inside.
-        // SAFETY: empty group list.
-        unsafe { libc::setgroups(0, std::ptr::null()) };
-    }
-    let userns = if input.hooks.no_userns {
-        Err(io::Error::from_raw_os_error(libc::EPERM))
-    } else {
-        // SAFETY: unshare with a flag constant.
-        sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWUSER) })
-    };
-    if let Err(e) = userns {
-        if plan.isolation == Mode::Strict {
-            return Err(fail(
-                "isolation",
-                format!("cannot create a user namespace: {e} [{}]", plan.isolation_origin),
-                "allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian kernel.unprivileged_userns_clone=1; on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0), or set `isolation: best_effort` to run with Landlock, seccomp and rlimits only",
-            ));
-        }
-        return degraded(input, &e);
-    }
-    proto::stamp("user namespace created");
-    let _ = write_file("/proc/self/setgroups", "deny");
-    write_file("/proc/self/uid_map", &format!("{uid} {uid} 1")).map_err(|e| {
-        fail(
-            "isolation",
-            format!("cannot write uid_map: {e}"),
-            "check user namespace support with `sandboxctl doctor`",
-        )
-    })?;
-    write_file("/proc/self/gid_map", &format!("{gid} {gid} 1")).map_err(|e| {
-        fail(
-            "isolation",
-            format!("cannot write gid_map: {e}"),
-            "check user namespace support with `sandboxctl doctor`",
-        )
-    })?;
-    let flags = libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWCGROUP;
-    // SAFETY: unshare with flag constants.
-    sys::errno_result(unsafe { libc::unshare(flags) }).map_err(|e| {
-        fail(
-            "isolation",
-            format!("cannot create mount/pid/net/ipc/uts/cgroup namespaces: {e}"),
-            "check `sandboxctl doctor`",
-        )
-    })?;
-
-    proto::stamp("namespaces created");
-    // init learns that we died through this pipe (besides PDEATHSIG).
-    let mut life = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills two descriptors.
-    sys::errno_result(unsafe { libc::pipe2(life.as_mut_ptr(), libc::O_CLOEXEC) })
-        .map_err(|e| fail("process", format!("pipe: {e}"), ""))?;
-    let set = block_signals();
-    let pid = fork_running(|| {
-        // SAFETY: closing our copy of the write end.
-        unsafe { libc::close(life[1]) };
-        match init(input, life[0], &set) {
-            Ok(code) => code,
-            Err(f) => report_fail(f),
-        }
-    })?;
-    // SAFETY: closing our copy of the read end.
-    unsafe { libc::close(life[0]) };
-    let _ = proto::send(CONTROL_FD, &Report::Init { pid }, &[]);
-    Ok(supervise_child(pid, &set))
+    Ok(())
 }
 
-/// Wait for `child`, forwarding signals to it; return its exit code.
+/// init, from its first instruction in the new namespaces.
+fn init_main(input: &StageInput, uid: libc::uid_t, gid: libc::gid_t) -> u8 {
+    let set = block_signals();
+    match identity(uid, gid)
+        .and_then(|()| join_cgroups(input))
+        .and_then(|()| {
+            proto::stamp("namespaces created, cgroups joined");
+            // SAFETY: unshare with a flag constant.
+            sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(|e| {
+                fail(
+                    "isolation",
+                    format!("cannot create a cgroup namespace: {e}"),
+                    "check `sandboxctl doctor`",
+                )
+            })
+        })
+        .and_then(|()| init(input, &set))
+    {
+        Ok(code) => code,
+        Err(f) => report_fail(f),
+    }
+}
+
+/// Map only the invoker's own uid and gid into the new user namespace, so
+/// files it creates are its own and no other host identity exists inside.
+fn identity(uid: libc::uid_t, gid: libc::gid_t) -> Result<(), Fail> {
+    let map_fail = |what: &str, e: io::Error| {
+        fail(
+            "isolation",
+            format!("cannot write {what}: {e}"),
+            "check user namespace support with `sandboxctl doctor`",
+        )
+    };
+    // A process may map its own gid only with setgroups denied.
+    let _ = write_file("/proc/self/setgroups", "deny");
+    write_file("/proc/self/uid_map", &format!("{uid} {uid} 1"))
+        .map_err(|e| map_fail("uid_map", e))?;
+    write_file("/proc/self/gid_map", &format!("{gid} {gid} 1"))
+        .map_err(|e| map_fail("gid_map", e))?;
+    Ok(())
+}
+
 /// Fork; the child runs `child` and leaves with its code, never returning.
 /// Callers are single-threaded (the stage, init), so the child may
 /// allocate.
@@ -269,6 +374,7 @@ fn fork_running(child: impl FnOnce() -> u8) -> Result<libc::pid_t, Fail> {
     Ok(pid)
 }
 
+/// Wait for `child`, forwarding signals to it; return its exit code.
 fn supervise_child(child: libc::pid_t, set: &libc::sigset_t) -> u8 {
     loop {
         // SAFETY: waiting on a set of blocked signals.
@@ -297,25 +403,12 @@ fn status_code(status: i32) -> u8 {
     }
 }
 
-fn init(input: &StageInput, life: RawFd, set: &libc::sigset_t) -> Result<u8, Fail> {
+fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
     let plan = &input.plan;
+    // Not ptraceable, /proc/1/* not openable by the command. (After the id
+    // maps: a non-dumpable process's /proc files belong to root.)
     // SAFETY: prctl with integer arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        // Not ptraceable, /proc/1/* not openable by the command.
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
-    let mut pfd = libc::pollfd {
-        fd: life,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: polling one descriptor without waiting.
-    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0
-        && pfd.revents & (libc::POLLHUP | libc::POLLIN) != 0
-    {
-        return Ok(125); // the stage is already gone
-    }
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let host = sys::cstr(&plan.hostname).map_err(|e| fail("isolation", e.to_string(), ""))?;
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(host.as_ptr(), plan.hostname.len()) };
@@ -673,7 +766,7 @@ fn exec(input: &StageInput) -> Fail {
 /// `isolation: best_effort` without user namespaces: no new view, but
 /// Landlock, seccomp, capabilities and rlimits still apply. The stage
 /// stays as a subreaper so daemonised children are still killed.
-fn degraded(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
+fn degraded_stage(input: &StageInput, why: &io::Error) -> Result<u8, Fail> {
     let lost = format!("user namespaces unavailable ({why}): lost mount view (blocked paths are NOT masked), pid, network, ipc and uts isolation");
     let _ = proto::send(
         CONTROL_FD,

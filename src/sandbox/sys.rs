@@ -225,6 +225,63 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
 }
 
 /// Close every descriptor from `first` up.
+/// Duplicate `fd` to a number of at least 10, close-on-exec: clear of the
+/// fixed numbers the sandbox's processes move descriptors to.
+pub fn dup_high(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we own.
+    owned(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) } as libc::c_long)
+}
+
+/// A close-on-exec pipe, (read end, write end), both numbered 10 or more.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills two descriptors, which we then own.
+    errno_result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: fresh descriptors from pipe2.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((dup_high(r.as_raw_fd())?, dup_high(w.as_raw_fd())?))
+}
+
+/// `struct clone_args` up to `tls` (CLONE_ARGS_SIZE_VER0).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// fork() into the namespaces in `flags` with one `clone3`: returns the
+/// child's pid in the parent and 0 in the child, which runs on a copy of
+/// the parent's stack as after fork.
+///
+/// # Safety
+/// The caller must be single-threaded, and the child must leave by
+/// `_exit`. No fork handlers run, so the child must not rely on libc's
+/// cached thread id (glibc ≥ 2.25 caches no pid; `raise` asks the kernel).
+pub unsafe fn clone_process(flags: u64) -> io::Result<libc::pid_t> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: a valid clone_args of the size passed; no stack given, so the
+    // child continues on its copy of ours (the caller's contract).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    Ok(check(rc)? as libc::pid_t)
+}
+
 pub fn close_from(first: u32) {
     // SAFETY: close_range only closes descriptors; failure (old kernel) is
     // handled by the fallback loop.

@@ -533,3 +533,65 @@ fn strict_isolation_refuses_without_user_namespaces() {
     );
     assert!(text(&out.stdout).contains("NoNewPrivs:\t1"));
 }
+
+/// A supervisor that already runs threads executes a fresh stage instead
+/// of cloning init itself; that route must confine exactly the same.
+#[test]
+fn the_executed_stage_route_confines_the_same() {
+    if !sandbox_ready("the_executed_stage_route_confines_the_same") {
+        return;
+    }
+    require!(
+        std::env::var_os("SANDBOXCTL_TEST_HOOKS")
+            .map_or(Some("binary built without test-hooks".to_string()), |_| {
+                None
+            }),
+        "the_executed_stage_route_confines_the_same",
+        "needs the test-hooks build"
+    );
+    let sbx = Sandbox::new();
+    let script = "echo pid=$$; id -u; cat /etc/shadow && echo READ-SHADOW; \
+                  grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; \
+                  echo /proc/[0-9]*; touch made; exit 7";
+    let out = sbx
+        .cmd()
+        .env("SANDBOXCTL_TEST_EXEC_STAGE", "1")
+        .args(["run", "--no-audit", "--", "/bin/sh", "-c", script])
+        .output()
+        .expect("spawn");
+    expect_code(&out, 7);
+    let o = text(&out.stdout);
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    assert!(o.contains("pid=2\n"), "{o}");
+    assert!(o.contains(&format!("\n{uid}\n")), "{o}");
+    assert!(!o.contains("READ-SHADOW"), "{o}");
+    assert!(o.contains("CapEff:\t0000000000000000"), "{o}");
+    assert!(o.contains("CapBnd:\t0000000000000000"), "{o}");
+    assert!(o.contains("NoNewPrivs:\t1"), "{o}");
+    // init and the shell: nothing of the host.
+    assert!(o.contains("/proc/1 /proc/2\n"), "{o}");
+    let made = std::fs::metadata(sbx.path().join("made")).expect("made");
+    assert_eq!(made.uid(), uid);
+    // The timeout still ends the whole tree through init.
+    let p = sbx.write(
+        "t.yaml",
+        "version: 1\nfilesystem:\n  writable: [\".\"]\nresources:\n  timeout_s: 1\n",
+    );
+    let out = sbx
+        .cmd()
+        .env("SANDBOXCTL_TEST_EXEC_STAGE", "1")
+        .args([
+            "run",
+            "--no-audit",
+            "-p",
+            &p.display().to_string(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "sleep 30 & sleep 30",
+        ])
+        .output()
+        .expect("spawn");
+    expect_code(&out, 124);
+}
