@@ -71,6 +71,7 @@ pub fn host_info() -> HostInfo {
     HostInfo {
         mem_total_mb,
         nofile_hard,
+        root_etc: crate::plan::RootEtc::Unprobed,
     }
 }
 

@@ -260,6 +260,8 @@ fn workdir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
 
 struct Prepared {
     plan: Plan,
+    /// For a root invoker: /etc with host root's files owned by nobody.
+    etc_view: Option<std::os::fd::OwnedFd>,
 }
 
 /// Load the policy (after checking its manifest, for `run`) and plan.
@@ -289,7 +291,17 @@ fn prepare(
     let workdir = workdir(common.workdir.as_deref())?;
     let user = host::current_user();
     let env = host::environment();
-    let host = host::host_info();
+    let mut host = host::host_info();
+    let mut etc_view = None;
+    if user.uid == 0 {
+        host.root_etc = match sandboxctl::sandbox::prepare_rootless_etc() {
+            Ok(fd) => {
+                etc_view = Some(fd);
+                plan::RootEtc::Idmapped
+            }
+            Err(e) => plan::RootEtc::Unavailable(e.to_string()),
+        };
+    }
     let inv = Invocation {
         policy: &policy,
         command: cmd,
@@ -301,11 +313,11 @@ fn prepare(
         protected,
     };
     let plan = plan::build(&inv, &HostFs)?;
-    Ok(Prepared { plan })
+    Ok(Prepared { plan, etc_view })
 }
 
 fn check(args: &CheckArgs) -> Result<(), Failure> {
-    let Prepared { plan } = prepare(&args.common, &args.cmd, None, &[], None)?;
+    let Prepared { plan, .. } = prepare(&args.common, &args.cmd, None, &[], None)?;
     if args.common.json {
         println!(
             "{}",
@@ -331,7 +343,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
     let protected: Vec<PathBuf> = audit.protected();
-    let Prepared { plan } = prepare(
+    let Prepared { plan, etc_view } = prepare(
         &args.common,
         &args.cmd,
         args.timeout,
@@ -354,7 +366,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             return Err(Failure::Denied(Box::new(d.clone())));
         }
     }
-    let outcome = sandboxctl::sandbox::run(&plan, audit.sink());
+    let outcome = sandboxctl::sandbox::run(&plan, audit.sink(), etc_view);
     audit.record(&plan, &outcome);
     match outcome {
         Ok(o) => {
@@ -378,7 +390,7 @@ fn simulate(
     sim.limits.cpu_percent = None;
     sim.limits.processes = None;
     sim.limits.file_size_mb = None;
-    let mut outcome = sandboxctl::sandbox::run_with(&sim, audit.sink(), true)?;
+    let mut outcome = sandboxctl::sandbox::run_with(&sim, audit.sink(), true, None)?;
     let mut events = std::mem::take(&mut outcome.events);
     for n in &outcome.network {
         if let (Some(host), Some(port)) = (n["host"].as_str(), n["port"].as_u64()) {
@@ -465,7 +477,7 @@ fn learn(args: LearnArgs) -> Result<u8, Failure> {
         workdir: args.workdir.clone(),
         json: false,
     };
-    let Prepared { plan } = prepare(&common, &args.cmd, args.timeout, &[], Some(false))?;
+    let Prepared { plan, .. } = prepare(&common, &args.cmd, args.timeout, &[], Some(false))?;
     let base = load_policy(policy_path(common.policy.as_deref()).as_deref())?;
     let audit = sandboxctl::audit::AuditLog::open(None, true)?;
     // The command's own output goes to stderr: stdout carries the policy.

@@ -150,11 +150,14 @@ pub fn judge_file(plan: &Plan, path: &Path, access: Access, fs: &dyn FsView) -> 
         Some((MountOp::MaskFile | MountOp::MaskDir, origin, _)) => {
             Err(format!("blocked [{origin}]"))
         }
-        Some((MountOp::BindRo | MountOp::ReadOnly | MountOp::CreateDirReadOnly, origin, _))
-            if access == Access::Write =>
-        {
-            Err(format!("read-only [{origin}]"))
-        }
+        Some((
+            MountOp::BindRo
+            | MountOp::BindRoRootless
+            | MountOp::ReadOnly
+            | MountOp::CreateDirReadOnly,
+            origin,
+            _,
+        )) if access == Access::Write => Err(format!("read-only [{origin}]")),
         Some((MountOp::Tmpfs { .. }, origin, at)) => {
             // The host's object (or, for a write, the directory it goes
             // into) is not in the private tmpfs.
@@ -430,6 +433,7 @@ mod tests {
         let host = HostInfo {
             mem_total_mb: 4096,
             nofile_hard: 4096,
+            root_etc: crate::plan::RootEtc::Unprobed,
         };
         let plan = build(
             &Invocation {

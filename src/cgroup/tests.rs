@@ -169,6 +169,7 @@ fn best_effort_downgrades_with_a_warning_and_strict_refuses() {
         let host = crate::plan::HostInfo {
             mem_total_mb: 1024,
             nofile_hard: 1024,
+            root_etc: crate::plan::RootEtc::Unprobed,
         };
         crate::plan::build(
             &crate::plan::Invocation {

@@ -118,6 +118,10 @@ impl fmt::Display for Origin {
 pub enum MountOp {
     /// Bind the host path of the same name, read-only, recursively.
     BindRo,
+    /// The host path read-only through the view the executor prepared,
+    /// where files of the host's uid and gid 0 belong to nobody (65534):
+    /// a root invoker reads only what others may.
+    BindRoRootless,
     /// Bind the host path of the same name, writable.
     BindRw,
     /// Make an already visible path read-only in place.
@@ -247,6 +251,25 @@ pub struct UserInfo {
 pub struct HostInfo {
     pub mem_total_mb: u64,
     pub nofile_hard: u64,
+    /// For a root invoker: how root-only files in /etc are kept out.
+    #[serde(default)]
+    pub root_etc: RootEtc,
+}
+
+/// A root invoker keeps uid 0 inside (without capabilities), so owner and
+/// group permission bits would still let it read root's files in /etc.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootEtc {
+    /// Nothing was prepared: mask each root-only entry.
+    #[default]
+    Unprobed,
+    /// The executor holds an idmapped view of /etc in which the host's uid
+    /// and gid 0 belong to nobody, so only what others may read is
+    /// readable, whatever changes in /etc after planning.
+    Idmapped,
+    /// Idmapped mounts are unavailable (why): mask each root-only entry.
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,7 +482,14 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         })?;
     }
     scan.masks.append(&mut system_scan.masks);
-    if inv.user.uid == 0 {
+    let etc_rootless = inv.user.uid == 0 && inv.host.root_etc == RootEtc::Idmapped;
+    if inv.user.uid == 0 && !etc_rootless {
+        if let RootEtc::Unavailable(why) = &inv.host.root_etc {
+            notes.push(Note {
+                message: format!("root-only files in /etc are masked one by one, as planned now (an idmapped /etc is unavailable: {why})"),
+                origin: Origin::builtin("root-only file in /etc (the invoker is root)"),
+            });
+        }
         root_only_files(fs, Path::new("/etc"), &mut scan.masks);
     }
     for (path, kind, origin) in std::mem::take(&mut scan.masks) {
@@ -480,6 +510,11 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
         let p = Path::new(base);
         let origin = Origin::builtin("system base, read-only");
         match fs.kind(p) {
+            Some(Kind::Dir) if etc_rootless && base == "/etc" => mounts.push(Mount {
+                path: p.into(),
+                op: MountOp::BindRoRootless,
+                origin: Origin::builtin("system base, read-only; host root's files belong to nobody (the invoker is root)"),
+            }),
             Some(Kind::Dir) => mounts.push(Mount {
                 path: p.into(),
                 op: MountOp::BindRo,
@@ -633,7 +668,7 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
     }];
     for m in &mounts {
         let access = match &m.op {
-            MountOp::BindRo => FsAccess::ReadExec,
+            MountOp::BindRo | MountOp::BindRoRootless => FsAccess::ReadExec,
             MountOp::BindRw => FsAccess::ReadWrite,
             MountOp::Tmpfs { .. } => FsAccess::ReadWrite,
             MountOp::Proc => FsAccess::ReadOnly,
@@ -704,19 +739,23 @@ pub fn build(inv: &Invocation<'_>, fs: &dyn FsView) -> Result<Plan, PlanError> {
 /// plan binds from the host (the private /tmp and home would be the host's
 /// own), read-only /proc, and the individual harmless devices.
 pub fn host_landlock(plan: &Plan) -> LandlockPlan {
-    let mut rules: Vec<LandlockRule> =
-        plan.landlock
-            .rules
-            .iter()
-            .filter(|r| {
-                r.path == Path::new("/proc")
-                    || r.path == Path::new("/")
-                    || plan.mounts.iter().any(|m| {
-                        m.path == r.path && matches!(m.op, MountOp::BindRo | MountOp::BindRw)
-                    })
-            })
-            .cloned()
-            .collect();
+    let mut rules: Vec<LandlockRule> = plan
+        .landlock
+        .rules
+        .iter()
+        .filter(|r| {
+            r.path == Path::new("/proc")
+                || r.path == Path::new("/")
+                || plan.mounts.iter().any(|m| {
+                    m.path == r.path
+                        && matches!(
+                            m.op,
+                            MountOp::BindRo | MountOp::BindRoRootless | MountOp::BindRw
+                        )
+                })
+        })
+        .cloned()
+        .collect();
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
         rules.push(LandlockRule {
             path: Path::new("/dev").join(dev),
@@ -730,10 +769,9 @@ pub fn host_landlock(plan: &Plan) -> LandlockPlan {
     }
 }
 
-/// A root invoker keeps uid 0 inside (without capabilities), so owner and
-/// group permission bits still let it read root's files: every file or
-/// directory in /etc that root owns (user or group) and others may not read
-/// is masked, whatever its name.
+/// Without an idmapped /etc (see [`RootEtc`]): every file or directory in
+/// /etc that root owns (user or group) and others may not read is masked,
+/// whatever its name.
 fn root_only_files(fs: &dyn FsView, dir: &Path, out: &mut Vec<(PathBuf, Kind, Origin)>) {
     let mut stack = vec![dir.to_path_buf()];
     let mut visited = 0usize;

@@ -39,6 +39,7 @@ pub fn human(plan: &Plan) -> String {
     for m in &plan.mounts {
         let what = match &m.op {
             MountOp::BindRo => "bind read-only".to_string(),
+            MountOp::BindRoRootless => "bind read-only, uid/gid 0 as nobody".to_string(),
             MountOp::BindRw => "bind writable".to_string(),
             MountOp::ReadOnly => "make read-only".to_string(),
             MountOp::Symlink { target } => format!("symlink -> {}", target.display()),

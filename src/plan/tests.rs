@@ -19,6 +19,7 @@ fn host() -> HostInfo {
     HostInfo {
         mem_total_mb: 16384,
         nofile_hard: 1 << 20,
+        root_etc: RootEtc::Unprobed,
     }
 }
 
@@ -130,7 +131,7 @@ fn root_only_files_in_etc_are_masked_for_a_root_invoker() {
         name: "root".into(),
         home: "/root".into(),
     };
-    let inv = |user: &UserInfo| {
+    let build_with = |user: &UserInfo, root_etc: RootEtc| {
         build(
             &Invocation {
                 policy: &policy,
@@ -138,7 +139,7 @@ fn root_only_files_in_etc_are_masked_for_a_root_invoker() {
                 workdir: Path::new("/work/proj"),
                 user,
                 env: &[],
-                host: &host(),
+                host: &HostInfo { root_etc, ..host() },
                 timeout_override: None,
                 protected: &[],
             },
@@ -146,6 +147,7 @@ fn root_only_files_in_etc_are_masked_for_a_root_invoker() {
         )
         .unwrap()
     };
+    let inv = |user: &UserInfo| build_with(user, RootEtc::Unprobed);
     let p = inv(&root);
     assert_eq!(op_at(&p, "/etc/app/secret.conf"), vec![&MountOp::MaskFile]);
     assert!(op_at(&p, "/etc/app/public.conf").is_empty());
@@ -157,6 +159,26 @@ fn root_only_files_in_etc_are_masked_for_a_root_invoker() {
         op_at(&inv(&user()), "/etc/app/secret.conf").is_empty(),
         "an ordinary user cannot read it anyway"
     );
+
+    // With an idmapped /etc the kernel keeps root out; no list is needed,
+    // and /etc keeps its Landlock rule.
+    let p = build_with(&root, RootEtc::Idmapped);
+    assert_eq!(op_at(&p, "/etc"), vec![&MountOp::BindRoRootless]);
+    assert!(op_at(&p, "/etc/app/secret.conf").is_empty());
+    assert_eq!(op_at(&p, "/etc/shadow"), vec![&MountOp::MaskFile]);
+    assert!(p
+        .landlock
+        .rules
+        .iter()
+        .any(|r| r.path == Path::new("/etc") && r.access == FsAccess::ReadExec));
+    // Only a root invoker gets it.
+    let p = build_with(&user(), RootEtc::Idmapped);
+    assert_eq!(op_at(&p, "/etc"), vec![&MountOp::BindRo]);
+    // Unavailable: masked one by one, and the plan says why.
+    let p = build_with(&root, RootEtc::Unavailable("EINVAL".into()));
+    assert_eq!(op_at(&p, "/etc"), vec![&MountOp::BindRo]);
+    assert_eq!(op_at(&p, "/etc/app/secret.conf"), vec![&MountOp::MaskFile]);
+    assert!(p.notes.iter().any(|n| n.message.contains("EINVAL")));
 }
 
 #[test]

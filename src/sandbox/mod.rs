@@ -24,7 +24,7 @@ pub use stage::stage_main;
 use crate::cgroup::{self, CgroupRun};
 use crate::failure::Failure;
 use crate::plan::Plan;
-use proto::{LayerReport, Report, StageInput, TestHooks, CONTROL_FD, PLAN_FD};
+use proto::{LayerReport, Report, StageInput, TestHooks, CONTROL_FD, ETC_FD, PLAN_FD};
 
 /// How a run ended, for the summary and the audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -105,8 +105,22 @@ pub fn mark_start() {
     let _ = STARTED_US.set(proto::mono_us());
 }
 
-pub fn run(plan: &Plan, audit: Option<crate::audit::AuditSink>) -> Result<Outcome, Failure> {
-    run_with(plan, audit, false)
+/// Apply `plan` and run its command. `etc_view` is what
+/// [`prepare_rootless_etc`] made, when the plan asks for it.
+pub fn run(
+    plan: &Plan,
+    audit: Option<crate::audit::AuditSink>,
+    etc_view: Option<OwnedFd>,
+) -> Result<Outcome, Failure> {
+    run_with(plan, audit, false, etc_view)
+}
+
+/// For a root invoker, before planning: /etc as the sandbox will show it,
+/// with host root's files owned by nobody (see
+/// [`crate::plan::RootEtc::Idmapped`]). An error says why that is
+/// unavailable here; the plan then masks root-only files one by one.
+pub fn prepare_rootless_etc() -> io::Result<OwnedFd> {
+    mounts::rootless_etc()
 }
 
 /// `simulate`: observe the command's file syscalls and let the proxy allow
@@ -115,6 +129,7 @@ pub fn run_with(
     plan: &Plan,
     audit: Option<crate::audit::AuditSink>,
     simulate: bool,
+    etc_view: Option<OwnedFd>,
 ) -> Result<Outcome, Failure> {
     let t_plan = proto::mono_us();
     let started = Instant::now();
@@ -132,6 +147,7 @@ pub fn run_with(
         hooks: hooks(),
         degraded: false,
         simulate,
+        etc_view: etc_view.is_some(),
     };
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
@@ -152,13 +168,16 @@ pub fn run_with(
     // Single-threaded (as usual: the proxy starts later), the supervisor
     // clones init itself; otherwise a freshly executed stage does.
     let (stage_pid, init_pid, lifeline) = if !input.hooks.exec_stage && single_threaded() {
-        let child = stage::spawn(&input, theirs.as_raw_fd())?;
+        let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
+        let child = stage::spawn(&input, theirs.as_raw_fd(), etc)?;
         let init = (!child.degraded).then_some(child.pid);
         (child.pid, init, Some(child.life))
     } else {
-        (exec_stage(&input, theirs.as_raw_fd())?, None, None)
+        let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
+        (exec_stage(&input, theirs.as_raw_fd(), etc)?, None, None)
     };
     drop(theirs);
+    drop(etc_view); // init has its own
 
     let deadline = plan
         .limits
@@ -308,7 +327,11 @@ fn single_threaded() -> bool {
 
 /// Start the stage by executing this binary afresh, handing it the plan in
 /// a memfd: the route for a supervisor that already runs threads.
-fn exec_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure> {
+fn exec_stage(
+    input: &StageInput,
+    control: RawFd,
+    etc: Option<RawFd>,
+) -> Result<libc::pid_t, Failure> {
     let data = serde_json::to_vec(input).map_err(|e| setup(e.to_string()))?;
     let plan_fd = memfd_with(&data).map_err(|e| setup(format!("memfd: {e}")))?;
     let plan_fd = sys::dup_high(plan_fd.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
@@ -320,6 +343,11 @@ fn exec_stage(input: &StageInput, control: RawFd) -> Result<libc::pid_t, Failure
         cmd.pre_exec(move || {
             if libc::dup2(control, CONTROL_FD) < 0 || libc::dup2(plan_raw, PLAN_FD) < 0 {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(fd) = etc {
+                if libc::dup2(fd, ETC_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             Ok(())

@@ -53,6 +53,8 @@ struct Builder {
     /// Devices of the tmpfs mounts made here: only in these may missing
     /// mount points be created (never in a host tree).
     own_devs: Vec<u64>,
+    /// /etc as [`rootless_etc`] prepared it, for [`MountOp::BindRoRootless`].
+    rootless_etc: Option<OwnedFd>,
 }
 
 fn rel(path: &Path) -> PathBuf {
@@ -75,7 +77,58 @@ fn is_dir(fd: RawFd) -> io::Result<bool> {
     Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-pub fn build_root(plan: &Plan) -> Result<()> {
+/// Host ids as a root invoker's /etc shows them: 0 becomes nobody (65534),
+/// every other id stays itself (65534 itself is left unmapped, which shows
+/// as nobody too).
+const ROOTLESS_IDS: &str = "0 65534 1\n1 1 65533\n65535 65535 4294901760\n";
+
+/// For a root invoker, prepared by the supervisor (which is real root) in
+/// the host's namespaces: a detached, read-only, idmapped copy of /etc, in
+/// which files of uid or gid 0 belong to nobody. Root inside keeps uid 0
+/// without capabilities, so it reads there only what others may read; the
+/// kernel decides at each access, not a list made at start-up. Fails where
+/// the filesystem under /etc cannot be idmapped; the plan then masks each
+/// root-only entry instead.
+pub fn rootless_etc() -> io::Result<OwnedFd> {
+    let ids = id_namespace(ROOTLESS_IDS)?;
+    let etc = sys::open_path(Path::new("/etc"))?;
+    if !is_dir(etc.as_raw_fd())? {
+        return Err(io::Error::other("/etc is not a directory"));
+    }
+    let tree = sys::clone_tree(etc.as_raw_fd(), true)?;
+    sys::set_mount_idmap(
+        tree.as_raw_fd(),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        ids.as_raw_fd(),
+        true,
+    )?;
+    sys::dup_high(tree.as_raw_fd())
+}
+
+/// A user namespace with `map` as its uid and gid maps, held by a
+/// descriptor. A child is born in it and leaves at once; its maps are
+/// written and its namespace opened while it awaits reaping (the
+/// namespace lives as long as the zombie's credentials, then as long as
+/// the descriptor).
+fn id_namespace(map: &str) -> io::Result<OwnedFd> {
+    // SAFETY: the child only calls _exit.
+    let pid = unsafe { sys::clone_process(libc::CLONE_NEWUSER as u64) }?;
+    if pid == 0 {
+        // SAFETY: leave at once, touching nothing of the parent's state.
+        unsafe { libc::_exit(0) };
+    }
+    let ns = (|| {
+        std::fs::write(format!("/proc/{pid}/uid_map"), map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), map)?;
+        std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
+    })();
+    let mut status = 0;
+    // SAFETY: reaping the child we just made.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    ns
+}
+
+pub fn build_root(plan: &Plan, rootless_etc: Option<OwnedFd>) -> Result<()> {
     let slash = Path::new("/");
     let c = |s: &str| sys::cstr(s).map_err(at(slash, "path"));
     // 1. Nothing we do may propagate to the host.
@@ -134,6 +187,7 @@ pub fn build_root(plan: &Plan) -> Result<()> {
         empty_file: open("/empty-file")?,
         empty_dir: open("/empty-dir")?,
         root,
+        rootless_etc,
     };
     for m in &plan.mounts {
         b.apply(m, plan)?;
@@ -175,6 +229,15 @@ impl Builder {
                 sys::set_mount_attrs(tree.as_raw_fd(), attrs, true)
                     .map_err(at(path, "set mount flags"))?;
                 let target = self.target(&r, dir, path)?;
+                sys::attach(tree.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach"))
+            }
+            MountOp::BindRoRootless => {
+                let tree = self.rootless_etc.take().ok_or_else(|| {
+                    at(path, "attach")(io::Error::other(
+                        "the supervisor prepared no idmapped view of it",
+                    ))
+                })?;
+                let target = self.target(&r, true, path)?;
                 sys::attach(tree.as_raw_fd(), target.as_raw_fd()).map_err(at(path, "attach"))
             }
             MountOp::ReadOnly | MountOp::CreateDirReadOnly => {

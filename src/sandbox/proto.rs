@@ -14,6 +14,8 @@ use crate::plan::Plan;
 /// Descriptor numbers in the freshly executed stage.
 pub const CONTROL_FD: RawFd = 3;
 pub const PLAN_FD: RawFd = 4;
+/// The prepared /etc view, in the stage and in init.
+pub const ETC_FD: RawFd = 5;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct WinSize {
@@ -48,6 +50,10 @@ pub struct StageInput {
     /// `run --simulate`/`learn`: observe file syscalls for the supervisor.
     #[serde(default)]
     pub simulate: bool,
+    /// The supervisor prepared /etc for [`crate::plan::MountOp::BindRoRootless`]; init
+    /// finds it at [`ETC_FD`].
+    #[serde(default)]
+    pub etc_view: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

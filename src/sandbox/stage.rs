@@ -22,7 +22,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::proto::{self, Enforced, LayerReport, Report, StageInput, CONTROL_FD, PLAN_FD};
+use super::proto::{self, Enforced, LayerReport, Report, StageInput, CONTROL_FD, ETC_FD, PLAN_FD};
 
 /// Where init keeps its lifeline (the plan descriptor is consumed by then).
 const LIFE_FD: RawFd = PLAN_FD;
@@ -86,10 +86,11 @@ fn report_fail(f: Fail) -> u8 {
 pub fn stage_main() -> u8 {
     // Nothing the caller had open may reach the command, and the control
     // socket (placed by dup2, which clears close-on-exec) must not either.
-    sys::close_from(PLAN_FD as u32 + 1);
-    // SAFETY: setting a descriptor flag on our own descriptor.
-    if unsafe { libc::fcntl(CONTROL_FD, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return 125;
+    sys::close_from(ETC_FD as u32 + 1);
+    for fd in [CONTROL_FD, ETC_FD] {
+        // SAFETY: setting a descriptor flag on our own descriptor (EBADF
+        // for an absent /etc view is fine).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     proto::stamp("stage started");
     let input = match read_input() {
@@ -99,15 +100,24 @@ pub fn stage_main() -> u8 {
             return 125;
         }
     };
+    if !input.etc_view {
+        // SAFETY: nothing of ours is there.
+        unsafe { libc::close(ETC_FD) };
+    }
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != input.supervisor_pid {
         return 125; // the supervisor died before we set PDEATHSIG
     }
     let set = block_signals();
-    match spawn(&input, CONTROL_FD) {
+    let etc = input.etc_view.then_some(ETC_FD);
+    match spawn(&input, CONTROL_FD, etc) {
         Ok(child) => {
             if !child.degraded {
                 let _ = proto::send(CONTROL_FD, &Report::Init { pid: child.pid }, &[]);
+            }
+            if let Some(fd) = etc {
+                // SAFETY: init holds its own copy.
+                unsafe { libc::close(fd) };
             }
             let code = supervise_child(child.pid, &set);
             drop(child.life);
@@ -176,8 +186,9 @@ const NAMESPACES: u64 = (libc::CLONE_NEWUSER
 /// intermediate process. The caller must be single-threaded (the
 /// supervisor before it starts the proxy, or the executed stage), because
 /// the child goes on running ordinary code until it execs. `control` is
-/// the control socket; the child moves it to [`CONTROL_FD`].
-pub fn spawn(input: &StageInput, control: RawFd) -> Result<Spawned, Fail> {
+/// the control socket; the child moves it to [`CONTROL_FD`], and the
+/// prepared /etc view, if any, to [`ETC_FD`].
+pub fn spawn(input: &StageInput, control: RawFd, etc: Option<RawFd>) -> Result<Spawned, Fail> {
     let plan = &input.plan;
     // SAFETY: getuid/getgid cannot fail. Read before the clone: inside the
     // new user namespace they are unmapped until init writes its maps.
@@ -206,7 +217,7 @@ pub fn spawn(input: &StageInput, control: RawFd) -> Result<Spawned, Fail> {
     let degraded = match cloned {
         Ok(0) => {
             drop(life_w);
-            let code = match adopt(control, life_r.as_raw_fd()) {
+            let code = match adopt(control, life_r.as_raw_fd(), etc) {
                 Ok(()) => init_main(input, uid, gid),
                 Err(()) => 125,
             };
@@ -236,7 +247,7 @@ pub fn spawn(input: &StageInput, control: RawFd) -> Result<Spawned, Fail> {
     let pid = fork_running(|| {
         // SAFETY: closing the child's copy of the write end.
         unsafe { libc::close(life_w_raw) };
-        if adopt(control, life_r.as_raw_fd()).is_err() {
+        if adopt(control, life_r.as_raw_fd(), None).is_err() {
             return 125;
         }
         let joined = join_cgroups(input);
@@ -259,23 +270,25 @@ pub fn spawn(input: &StageInput, control: RawFd) -> Result<Spawned, Fail> {
 /// control socket goes to [`CONTROL_FD`], and the child dies with its
 /// parent, checked once through the lifeline in case the parent is
 /// already gone.
-fn adopt(control: RawFd, life: RawFd) -> Result<(), ()> {
+fn adopt(control: RawFd, life: RawFd, etc: Option<RawFd>) -> Result<(), ()> {
     // SAFETY: prctl, dup2, fcntl, poll, signal and environment calls in a
     // single-threaded child on descriptors it owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if control != CONTROL_FD && libc::dup2(control, CONTROL_FD) < 0 {
-            return Err(());
-        }
-        if libc::dup2(life, LIFE_FD) < 0 {
-            return Err(());
-        }
-        sys::close_from(LIFE_FD as u32 + 1);
-        for fd in [CONTROL_FD, LIFE_FD] {
-            if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+        // The sources are numbered 10 and up, or already in place
+        // (the executed stage's control socket and /etc view).
+        let mut keep = vec![(control, CONTROL_FD), (life, LIFE_FD)];
+        keep.extend(etc.map(|fd| (fd, ETC_FD)));
+        for &(from, to) in &keep {
+            if from != to && libc::dup2(from, to) < 0 {
+                return Err(());
+            }
+            if libc::fcntl(to, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
                 return Err(());
             }
         }
+        let last = keep.iter().map(|&(_, to)| to).max().unwrap_or(LIFE_FD);
+        sys::close_from(last as u32 + 1);
         let mut pfd = libc::pollfd {
             fd: LIFE_FD,
             events: libc::POLLIN,
@@ -413,7 +426,11 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(host.as_ptr(), plan.hostname.len()) };
 
-    mounts::build_root(plan).map_err(|e| {
+    // SAFETY: the supervisor's prepared /etc view, ours since adopt().
+    let etc = input
+        .etc_view
+        .then(|| unsafe { OwnedFd::from_raw_fd(ETC_FD) });
+    mounts::build_root(plan, etc).map_err(|e| {
         fail(
             "filesystem",
             format!("cannot build the sandbox view: {e}"),

@@ -107,11 +107,24 @@ struct MountAttr {
 
 /// mount_setattr(2): set `attrs` on the mount at `fd` (and below it).
 pub fn set_mount_attrs(fd: RawFd, attrs: u64, recursive: bool) -> io::Result<()> {
+    mount_setattr(fd, attrs, 0, recursive)
+}
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(2) with MOUNT_ATTR_IDMAP: ids on the mount at `fd` (and
+/// below it) are shown through the maps of the user namespace `userns`.
+/// Only a detached tree that was never attached may be idmapped.
+pub fn set_mount_idmap(fd: RawFd, attrs: u64, userns: RawFd, recursive: bool) -> io::Result<()> {
+    mount_setattr(fd, attrs | MOUNT_ATTR_IDMAP, userns as u64, recursive)
+}
+
+fn mount_setattr(fd: RawFd, attrs: u64, userns_fd: u64, recursive: bool) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
     let mut flags = AT_EMPTY_PATH;
     if recursive {

@@ -273,6 +273,79 @@ fn privileges_are_gone_even_for_root() {
     );
 }
 
+/// Root inside keeps uid 0 (without capabilities): files in /etc that only
+/// root may read must stay unreadable, including one that appears after
+/// the sandbox started, while world-readable ones stay readable.
+#[test]
+fn a_root_invoker_cannot_read_root_only_files_in_etc() {
+    if !ready("a_root_invoker_cannot_read_root_only_files_in_etc") {
+        return;
+    }
+    require!(
+        (!is_root()).then(|| "not root".to_string()),
+        "a_root_invoker_cannot_read_root_only_files_in_etc",
+        "needs a root invoker"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let name = |what: &str| format!("/etc/sandboxctl-test-{what}-{}", std::process::id());
+    let (early, late) = (name("early"), name("late"));
+    struct Remove(Vec<String>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let _cleanup = Remove(vec![early.clone(), late.clone()]);
+    std::fs::write(&early, "early-secret\n").expect("write");
+    std::fs::set_permissions(&early, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let sbx = Sandbox::new();
+    // Where /etc cannot be idmapped, root-only files are masked as listed
+    // at start-up, which cannot cover a file made later.
+    let plan = text(&sbx.run(&["check"]).stdout);
+    let idmapped = plan.contains("uid/gid 0 as nobody");
+    if !idmapped {
+        skip(
+            "a_root_invoker_cannot_read_root_only_files_in_etc (file created after start-up)",
+            "no idmapped /etc on this host; only the start-up mask is checked",
+        );
+        std::fs::write(&late, "").expect("write");
+    }
+    let script = format!(
+        "head -c 5 /etc/passwd; echo; cat {early}; while [ ! -e {late} ]; do sleep 0.05; done; cat {late}; true"
+    );
+    let child = sbx
+        .cmd()
+        .args(["run", "--no-audit", "--", "/bin/sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if idmapped {
+        std::thread::sleep(Duration::from_millis(300));
+        // Created after planning: a start-up list could not have named it.
+        let tmp = format!("{late}.tmp");
+        std::fs::write(&tmp, "late-secret\n").expect("write");
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        std::fs::rename(&tmp, &late).expect("rename");
+    }
+    let out = child.wait_with_output().expect("wait");
+    expect_code(&out, 0);
+    let o = text(&out.stdout);
+    assert!(
+        o.starts_with("root:"),
+        "world-readable /etc/passwd unreadable: {o}"
+    );
+    assert!(
+        !o.contains("early-secret") && !o.contains("late-secret"),
+        "{o}"
+    );
+    let e = text(&out.stderr);
+    let denied = if idmapped { 2 } else { 1 };
+    assert_eq!(e.matches("Permission denied").count(), denied, "{e}");
+}
+
 #[test]
 fn exit_codes_follow_the_contract() {
     if !ready("exit_codes_follow_the_contract") {
