@@ -341,6 +341,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             code: 127,
         });
     }
+    // init's namespaces are built while the policy is read and planned;
+    // any refusal below ends it before anything ran.
+    let early = if args.simulate {
+        None
+    } else {
+        sandboxctl::sandbox::start_early()
+    };
     let audit = sandboxctl::audit::AuditLog::open(args.audit.as_deref(), args.no_audit)?;
     let protected: Vec<PathBuf> = audit.protected();
     let Prepared { plan, etc_view } = prepare(
@@ -366,7 +373,11 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             return Err(Failure::Denied(Box::new(d.clone())));
         }
     }
-    let outcome = sandboxctl::sandbox::run(&plan, audit.sink(), etc_view);
+    let ahead = sandboxctl::sandbox::Ahead {
+        init: early,
+        etc_view,
+    };
+    let outcome = sandboxctl::sandbox::run(&plan, audit.sink(), ahead);
     audit.record(&plan, &outcome);
     match outcome {
         Ok(o) => {
@@ -390,7 +401,7 @@ fn simulate(
     sim.limits.cpu_percent = None;
     sim.limits.processes = None;
     sim.limits.file_size_mb = None;
-    let mut outcome = sandboxctl::sandbox::run_with(&sim, audit.sink(), true, None)?;
+    let mut outcome = sandboxctl::sandbox::run_with(&sim, audit.sink(), true, Default::default())?;
     let mut events = std::mem::take(&mut outcome.events);
     for n in &outcome.network {
         if let (Some(host), Some(port)) = (n["host"].as_str(), n["port"].as_u64()) {

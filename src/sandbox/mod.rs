@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use stage::stage_main;
+pub use stage::{stage_main, Early};
 
 use crate::cgroup::{self, CgroupRun};
 use crate::failure::Failure;
@@ -105,14 +105,34 @@ pub fn mark_start() {
     let _ = STARTED_US.set(proto::mono_us());
 }
 
-/// Apply `plan` and run its command. `etc_view` is what
-/// [`prepare_rootless_etc`] made, when the plan asks for it.
+/// What `run` starts or prepares before the plan exists.
+#[derive(Default)]
+pub struct Ahead {
+    /// init, cloned while the supervisor plans ([`start_early`]).
+    pub init: Option<Early>,
+    /// For a root invoker: /etc from [`prepare_rootless_etc`].
+    pub etc_view: Option<OwnedFd>,
+}
+
+/// Apply `plan` and run its command, with what was started `ahead`.
 pub fn run(
     plan: &Plan,
     audit: Option<crate::audit::AuditSink>,
-    etc_view: Option<OwnedFd>,
+    ahead: Ahead,
 ) -> Result<Outcome, Failure> {
-    run_with(plan, audit, false, etc_view)
+    run_with(plan, audit, false, ahead)
+}
+
+/// Clone init now, before the policy is read, so its namespaces are built
+/// while the supervisor plans. `None` when this process is not
+/// single-threaded or the clone fails: `run` then starts init itself and
+/// reports any failure against the plan.
+pub fn start_early() -> Option<Early> {
+    let hooks = hooks();
+    if hooks.exec_stage || hooks.no_userns || !single_threaded() {
+        return None;
+    }
+    Early::start().ok()
 }
 
 /// For a root invoker, before planning: /etc as the sandbox will show it,
@@ -129,8 +149,12 @@ pub fn run_with(
     plan: &Plan,
     audit: Option<crate::audit::AuditSink>,
     simulate: bool,
-    etc_view: Option<OwnedFd>,
+    ahead: Ahead,
 ) -> Result<Outcome, Failure> {
+    let Ahead {
+        init: early,
+        etc_view,
+    } = ahead;
     let t_plan = proto::mono_us();
     let started = Instant::now();
     let mut warnings = Vec::new();
@@ -149,34 +173,30 @@ pub fn run_with(
         simulate,
         etc_view: etc_view.is_some(),
     };
-    let mut pair = [0 as RawFd; 2];
-    // SAFETY: socketpair fills two descriptors.
-    sys::errno_result(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            pair.as_mut_ptr(),
-        )
-    })
-    .map_err(|e| setup(format!("socketpair: {e}")))?;
-    // SAFETY: fresh descriptors from socketpair.
-    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-    let theirs = sys::dup_high(theirs.as_raw_fd()).map_err(|e| setup(e.to_string()))?;
-
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
-    // Single-threaded (as usual: the proxy starts later), the supervisor
-    // clones init itself; otherwise a freshly executed stage does.
-    let (stage_pid, init_pid, lifeline) = if !input.hooks.exec_stage && single_threaded() {
-        let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
-        let child = stage::spawn(&input, theirs.as_raw_fd(), etc)?;
-        let init = (!child.degraded).then_some(child.pid);
-        (child.pid, init, Some(child.life))
-    } else {
-        let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
-        (exec_stage(&input, theirs.as_raw_fd(), etc)?, None, None)
+    let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
+    let (ours, stage_pid, init_pid, lifeline) = match early {
+        Some(early) => {
+            let (pid, life, ours) = early
+                .hand_over(&input, etc)
+                .map_err(|e| setup(e.to_string()))?;
+            (ours, pid, Some(pid), Some(life))
+        }
+        None => {
+            let (ours, theirs) = control_pair().map_err(|e| setup(format!("socketpair: {e}")))?;
+            // Single-threaded (as usual: the proxy starts later), the
+            // supervisor clones init itself; otherwise a freshly executed
+            // stage does.
+            if !input.hooks.exec_stage && single_threaded() {
+                let child = stage::spawn(&input, theirs.as_raw_fd(), etc)?;
+                let init = (!child.degraded).then_some(child.pid);
+                (ours, child.pid, init, Some(child.life))
+            } else {
+                let pid = exec_stage(&input, theirs.as_raw_fd(), etc)?;
+                (ours, pid, None, None)
+            }
+        }
     };
-    drop(theirs);
     drop(etc_view); // init has its own
 
     let deadline = plan
@@ -226,6 +246,8 @@ pub fn run_with(
     let stats = cg.finish();
     let origin = STARTED_US.get().copied().unwrap_or(t_plan);
     stamps.insert(0, ("policy loaded and planned".into(), t_plan));
+    // An early init reports its namespaces while the supervisor plans.
+    stamps.sort_by_key(|(_, t)| *t);
     stamps.push(("command ended".into(), t_exited));
     stamps.push(("cleaned up".into(), proto::mono_us()));
     let timing: Vec<(String, u64)> = stamps
@@ -359,7 +381,24 @@ fn exec_stage(
     Ok(child.id() as libc::pid_t)
 }
 
-fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {
+/// A control socket pair: (the supervisor's end, init's end numbered 10+).
+fn control_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: socketpair fills two descriptors.
+    sys::errno_result(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: fresh descriptors from socketpair.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    Ok((ours, sys::dup_high(theirs.as_raw_fd())?))
+}
+
+pub(super) fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create with a static name.
     let fd = unsafe { libc::memfd_create(c"sandboxctl-plan".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {

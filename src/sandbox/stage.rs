@@ -1,11 +1,13 @@
 //! Inside the sandbox: init and the command.
 //!
-//! *init* is born as pid 1 of new user, mount, pid, network, ipc and uts
-//! namespaces from one `clone3` ([`spawn`]). Its parent is the supervisor
-//! itself when that is single-threaded (the usual case: the proxy starts
-//! later), so no intermediate process costs time; a supervisor that
-//! already runs threads instead executes this binary afresh as a *stage*
-//! ([`stage_main`]), which clones init the same way and forwards signals.
+//! *init* is pid 1 of the sandbox and the supervisor's direct child, so no
+//! intermediate process costs time. Usually `run` clones it into new user
+//! and pid namespaces before the policy is read ([`Early`]); init unshares
+//! the mount, network, ipc and uts namespaces itself while the supervisor
+//! plans, then receives its input on the control socket. Without that head
+//! start, one `clone3` creates all of them ([`spawn`]); a supervisor that
+//! already runs threads executes this binary afresh as a *stage*
+//! ([`stage_main`]), which clones init that way and forwards signals.
 //! init maps the invoker's ids, joins the run's cgroups, enters a cgroup
 //! namespace rooted there, builds the filesystem view and forks the
 //! *command* process, which applies, in this fixed order: session and
@@ -327,24 +329,198 @@ fn join_cgroups(input: &StageInput) -> Result<(), Fail> {
 /// init, from its first instruction in the new namespaces.
 fn init_main(input: &StageInput, uid: libc::uid_t, gid: libc::gid_t) -> u8 {
     let set = block_signals();
-    match identity(uid, gid)
-        .and_then(|()| join_cgroups(input))
-        .and_then(|()| {
-            proto::stamp("namespaces created, cgroups joined");
-            // SAFETY: unshare with a flag constant.
-            sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(|e| {
-                fail(
-                    "isolation",
-                    format!("cannot create a cgroup namespace: {e}"),
-                    "check `sandboxctl doctor`",
-                )
-            })
-        })
-        .and_then(|()| init(input, &set))
-    {
+    match identity(uid, gid).and_then(|()| {
+        proto::stamp("namespaces created");
+        init_with(input, &set)
+    }) {
         Ok(code) => code,
         Err(f) => report_fail(f),
     }
+}
+
+/// init once its namespaces exist and it has its input: join the run's
+/// cgroups, root a cgroup namespace there, and go on.
+fn init_with(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
+    join_cgroups(input)?;
+    // SAFETY: unshare with a flag constant.
+    sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(|e| {
+        fail(
+            "isolation",
+            format!("cannot create a cgroup namespace: {e}"),
+            "check `sandboxctl doctor`",
+        )
+    })?;
+    proto::stamp("cgroups joined");
+    init(input, set)
+}
+
+/// init started at the beginning of `run`, before the policy is read, so
+/// that the kernel builds its namespaces while the supervisor plans (on
+/// another CPU when there is one). It waits for its input on the control
+/// socket; dropping this without [`Early::hand_over`] ends it.
+pub struct Early {
+    pid: libc::pid_t,
+    /// init's lifeline and the supervisor's end of the control socket,
+    /// until handed over.
+    parts: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// The user and pid namespaces come from the clone; init unshares the
+/// others itself, in parallel with the supervisor.
+const EARLY_NAMESPACES: u64 = (libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64;
+const LATER_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+
+impl Early {
+    /// Clone init now. The caller must be single-threaded. An error means
+    /// only that the late route ([`spawn`]) is taken, which reports a
+    /// failure properly once the plan says what is required.
+    pub fn start() -> io::Result<Early> {
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if uid == 0 {
+            // As in `spawn`: init cannot clear them itself.
+            // SAFETY: an empty group list.
+            sys::errno_result(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+        }
+        let mut pair = [0 as RawFd; 2];
+        // SAFETY: socketpair fills two descriptors.
+        sys::errno_result(unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                pair.as_mut_ptr(),
+            )
+        })?;
+        // SAFETY: fresh descriptors from socketpair.
+        let (ours, theirs) =
+            unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+        let theirs = sys::dup_high(theirs.as_raw_fd())?;
+        let (life_r, life_w) = sys::pipe()?;
+        // SAFETY: the caller is single-threaded; the child leaves by _exit.
+        let pid = unsafe { sys::clone_process(EARLY_NAMESPACES) }?;
+        if pid == 0 {
+            drop(life_w);
+            let code = match adopt(theirs.as_raw_fd(), life_r.as_raw_fd(), None) {
+                Ok(()) => early_main(uid, gid),
+                Err(()) => 125,
+            };
+            // SAFETY: leave the child without running the parent's cleanup.
+            unsafe { libc::_exit(i32::from(code)) };
+        }
+        Ok(Early {
+            pid,
+            parts: Some((life_w, ours)),
+        })
+    }
+
+    /// Give init its input (the plan in a memfd, and the prepared /etc
+    /// view); returns init's pid, its lifeline and the supervisor's end of
+    /// the control socket. A failed hand-over is not reported here: init
+    /// has then failed already and says why on the control socket.
+    pub fn hand_over(
+        mut self,
+        input: &StageInput,
+        etc: Option<RawFd>,
+    ) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
+        let (life, control) = self
+            .parts
+            .take()
+            .ok_or_else(|| io::Error::other("init was already handed its input"))?;
+        let sent = serde_json::to_vec(input)
+            .map_err(io::Error::other)
+            .and_then(|data| super::memfd_with(&data))
+            .and_then(|plan| {
+                let mut fds = vec![plan.as_raw_fd()];
+                fds.extend(etc);
+                sys::send_with_fds(control.as_raw_fd(), b"input", &fds)
+            });
+        if sent.is_err() {
+            // SAFETY: init is our child; the loop reaps it.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+        Ok((self.pid, life, control))
+    }
+}
+
+impl Drop for Early {
+    /// The run ended before init got its input (a refusal, a bad policy):
+    /// nothing of the command ever ran; end init and reap it.
+    fn drop(&mut self) {
+        if self.parts.is_some() {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+/// The early init: ids, namespaces, then the input.
+fn early_main(uid: libc::uid_t, gid: libc::gid_t) -> u8 {
+    let set = block_signals();
+    let ready = identity(uid, gid).and_then(|()| {
+        // SAFETY: unshare with flag constants.
+        sys::errno_result(unsafe { libc::unshare(LATER_NAMESPACES) }).map_err(|e| {
+            fail(
+                "isolation",
+                format!("cannot create mount/net/ipc/uts namespaces: {e}"),
+                "check `sandboxctl doctor`",
+            )
+        })
+    });
+    if let Err(f) = ready {
+        return report_fail(f);
+    }
+    proto::stamp("namespaces created");
+    let input = match receive_input() {
+        Ok(Some(input)) => input,
+        Ok(None) => return 125, // the supervisor stopped before running anything
+        Err(f) => return report_fail(f),
+    };
+    match init_with(&input, &set) {
+        Ok(code) => code,
+        Err(f) => report_fail(f),
+    }
+}
+
+/// The supervisor's hand-over: the input as JSON in a memfd, and the
+/// prepared /etc view when the input says there is one (placed at
+/// [`ETC_FD`]). `None` when the supervisor closed the socket instead.
+fn receive_input() -> Result<Option<StageInput>, Fail> {
+    let broken = |e: String| fail("process", format!("cannot receive the plan: {e}"), "");
+    let mut tag = [0u8; 16];
+    let (n, mut fds) =
+        sys::recv_with_fds(CONTROL_FD, &mut tag).map_err(|e| broken(e.to_string()))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let etc = if fds.len() > 1 { fds.pop() } else { None };
+    let plan = fds
+        .pop()
+        .ok_or_else(|| broken("no plan descriptor".into()))?;
+    let mut data = Vec::new();
+    std::fs::File::from(plan)
+        .read_to_end(&mut data)
+        .map_err(|e| broken(e.to_string()))?;
+    let input: StageInput = serde_json::from_slice(&data).map_err(|e| broken(e.to_string()))?;
+    if let (true, Some(fd)) = (input.etc_view, etc) {
+        if fd.as_raw_fd() == ETC_FD {
+            std::mem::forget(fd); // already in place, close-on-exec
+        } else {
+            // SAFETY: dup2 onto the fixed number, then mark it close-on-exec.
+            let placed = unsafe {
+                libc::dup2(fd.as_raw_fd(), ETC_FD) >= 0
+                    && libc::fcntl(ETC_FD, libc::F_SETFD, libc::FD_CLOEXEC) >= 0
+            };
+            if !placed {
+                return Err(broken(io::Error::last_os_error().to_string()));
+            }
+        }
+    }
+    Ok(Some(input))
 }
 
 /// Map only the invoker's own uid and gid into the new user namespace, so

@@ -384,6 +384,49 @@ fn exit_codes_follow_the_contract() {
     );
 }
 
+/// init is cloned while the policy is read; a refusal after that (a bad
+/// policy, a denied command line) must end it, and nothing may have run.
+#[test]
+fn a_refused_run_leaves_no_process_behind() {
+    if !ready("a_refused_run_leaves_no_process_behind") {
+        return;
+    }
+    let sbx = Sandbox::new();
+    let marker = format!("refused-marker-{}", std::process::id());
+    let bad = sbx.write(
+        "bad.yaml",
+        "version: 1\nfilesystem:\n  writeable: [\".\"]\n",
+    );
+    let script = format!("touch ran-{marker}; sleep 30");
+    let out = sbx.run(&[
+        "run",
+        "--no-audit",
+        "-p",
+        &bad.display().to_string(),
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    expect_code(&out, 125);
+    let denied = format!("touch ran-{marker}; rm -rf / ; sleep 30");
+    let out = sbx.run(&["run", "--no-audit", "--", "/bin/sh", "-c", &denied]);
+    expect_code(&out, 126);
+    // Any process still carrying the marker: the early init would carry
+    // sandboxctl's own command line.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!sbx.path().join(format!("ran-{marker}")).exists());
+}
+
 #[test]
 fn stdio_is_binary_safe_and_handles_volume() {
     if !ready("stdio_is_binary_safe_and_handles_volume") {
