@@ -77,7 +77,7 @@ fn v2_delegated_subtree_is_found_and_limits_written() {
         (10 + OWN_PROCESSES).to_string()
     );
     assert_eq!(reports.len(), 3);
-    assert_eq!(b.procs_files(), vec![dir.join("cgroup.procs")]);
+    assert_eq!(b.join_files(), vec![dir.join("cgroup.procs")]);
     write(
         &dir.join("memory.events"),
         "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",

@@ -137,11 +137,8 @@ impl Backend for V1 {
         Ok(r)
     }
 
-    fn procs_files(&self) -> Vec<PathBuf> {
-        self.created
-            .iter()
-            .map(|(_, d)| d.join("cgroup.procs"))
-            .collect()
+    fn join_files(&self) -> Vec<PathBuf> {
+        self.created.iter().map(|(_, d)| d.join("tasks")).collect()
     }
 
     fn kill(&self) {

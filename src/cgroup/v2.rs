@@ -122,7 +122,7 @@ impl Backend for V2 {
         Ok(r)
     }
 
-    fn procs_files(&self) -> Vec<PathBuf> {
+    fn join_files(&self) -> Vec<PathBuf> {
         self.dir.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 

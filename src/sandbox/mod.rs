@@ -158,31 +158,55 @@ pub fn run_with(
     let t_plan = proto::mono_us();
     let started = Instant::now();
     let mut warnings = Vec::new();
-    let cg = cgroup::prepare(plan)?;
-    warnings.extend(cg.warnings.iter().cloned());
-
     let pty = terminal::stdin_size();
-    let input = StageInput {
+    let mut input = StageInput {
         plan: plan.clone(),
         // SAFETY: getpid cannot fail.
         supervisor_pid: unsafe { libc::getpid() },
-        cgroup_procs: cg.procs_files(),
+        cgroup_procs: Vec::new(),
         pty,
         hooks: hooks(),
         degraded: false,
         simulate,
         etc_view: etc_view.is_some(),
+        cgroups_later: early.is_some(),
     };
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
     let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
-    let (ours, stage_pid, init_pid, lifeline) = match early {
+    let (cg, ours, stage_pid, init_pid, lifeline) = match early {
         Some(early) => {
+            // init builds the view while the cgroups are made; it joins
+            // them before it forks the command.
             let (pid, life, ours) = early
                 .hand_over(&input, etc)
                 .map_err(|e| setup(e.to_string()))?;
-            (ours, pid, Some(pid), Some(life))
+            // init no longer sees the host's /sys: it gets the join files
+            // open, and writes itself into them.
+            let prepared = cgroup::prepare(plan).and_then(|cg| {
+                let files = open_join_files(&cg)?;
+                Ok((cg, files))
+            });
+            let (cg, files) = match prepared {
+                Ok(p) => p,
+                Err(f) => {
+                    // SAFETY: ending and reaping our own child, which has
+                    // not forked the command yet.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                    return Err(f);
+                }
+            };
+            let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            // A failure shows as init's own report.
+            let _ = sys::send_with_fds(ours.as_raw_fd(), b"cgroups", &raw);
+            drop(files);
+            (cg, ours, pid, Some(pid), Some(life))
         }
         None => {
+            let cg = cgroup::prepare(plan)?;
+            input.cgroup_procs = cg.join_files();
             let (ours, theirs) = control_pair().map_err(|e| setup(format!("socketpair: {e}")))?;
             // Single-threaded (as usual: the proxy starts later), the
             // supervisor clones init itself; otherwise a freshly executed
@@ -190,13 +214,14 @@ pub fn run_with(
             if !input.hooks.exec_stage && single_threaded() {
                 let child = stage::spawn(&input, theirs.as_raw_fd(), etc)?;
                 let init = (!child.degraded).then_some(child.pid);
-                (ours, child.pid, init, Some(child.life))
+                (cg, ours, child.pid, init, Some(child.life))
             } else {
                 let pid = exec_stage(&input, theirs.as_raw_fd(), etc)?;
-                (ours, pid, None, None)
+                (cg, ours, pid, None, None)
             }
         }
     };
+    warnings.extend(cg.warnings.iter().cloned());
     drop(etc_view); // init has its own
 
     let deadline = plan
@@ -379,6 +404,27 @@ fn exec_stage(
         .spawn()
         .map_err(|e| setup(format!("cannot start the sandbox stage: {e}")))?;
     Ok(child.id() as libc::pid_t)
+}
+
+/// The run's cgroup join files, opened for init (see
+/// [`crate::cgroup::CgroupRun::join_files`]).
+fn open_join_files(cg: &CgroupRun) -> Result<Vec<OwnedFd>, Failure> {
+    cg.join_files()
+        .iter()
+        .map(|f| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(f)
+                .map(OwnedFd::from)
+                .map_err(|e| {
+                    Failure::setup(
+                        "resources",
+                        format!("cannot open {}: {e}", f.display()),
+                        "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
+                    )
+                })
+        })
+        .collect()
 }
 
 /// A control socket pair: (the supervisor's end, init's end numbered 10+).

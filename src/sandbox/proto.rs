@@ -39,7 +39,8 @@ pub struct TestHooks {
 pub struct StageInput {
     pub plan: Plan,
     pub supervisor_pid: i32,
-    /// `cgroup.procs` files the stage joins before anything else.
+    /// Files init writes "0" into to join the run's cgroups
+    /// ([`crate::cgroup::CgroupRun::join_files`]).
     pub cgroup_procs: Vec<PathBuf>,
     /// Present when the command gets a pseudo-terminal.
     pub pty: Option<WinSize>,
@@ -54,6 +55,12 @@ pub struct StageInput {
     /// finds it at [`ETC_FD`].
     #[serde(default)]
     pub etc_view: bool,
+    /// The supervisor makes the run's cgroups while init builds the view,
+    /// then sends their join files on the control socket; init joins them
+    /// before it forks the command. Otherwise init joins `cgroup_procs`
+    /// first thing.
+    #[serde(default)]
+    pub cgroups_later: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

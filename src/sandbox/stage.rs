@@ -314,11 +314,11 @@ fn adopt(control: RawFd, life: RawFd, etc: Option<RawFd>) -> Result<(), ()> {
 /// Move this process into the run's cgroups ("0" is the writer itself);
 /// its children inherit them.
 fn join_cgroups(input: &StageInput) -> Result<(), Fail> {
-    for procs in &input.cgroup_procs {
-        std::fs::write(procs, "0").map_err(|e| {
+    for file in &input.cgroup_procs {
+        std::fs::write(file, "0").map_err(|e| {
             fail(
                 "resources",
-                format!("cannot join {}: {e}", procs.display()),
+                format!("cannot join {}: {e}", file.display()),
                 "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
             )
         })?;
@@ -341,7 +341,15 @@ fn init_main(input: &StageInput, uid: libc::uid_t, gid: libc::gid_t) -> u8 {
 /// init once its namespaces exist and it has its input: join the run's
 /// cgroups, root a cgroup namespace there, and go on.
 fn init_with(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
-    join_cgroups(input)?;
+    if !input.cgroups_later {
+        join_cgroups(input)?;
+        cgroup_namespace()?;
+    }
+    init(input, set)
+}
+
+/// A cgroup namespace rooted at the cgroups init is in now.
+fn cgroup_namespace() -> Result<(), Fail> {
     // SAFETY: unshare with a flag constant.
     sys::errno_result(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(|e| {
         fail(
@@ -351,7 +359,17 @@ fn init_with(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         )
     })?;
     proto::stamp("cgroups joined");
-    init(input, set)
+    Ok(())
+}
+
+/// Wait for the supervisor's cgroups ([`StageInput::cgroups_later`]): their
+/// join files, opened by the supervisor (init no longer sees the host's
+/// /sys) and passed as descriptors; `None` when it gave up instead.
+fn await_cgroups() -> Result<Option<Vec<OwnedFd>>, Fail> {
+    let mut tag = [0u8; 16];
+    let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag)
+        .map_err(|e| fail("resources", format!("waiting for the cgroups: {e}"), ""))?;
+    Ok((n > 0).then_some(fds))
 }
 
 /// init started at the beginning of `run`, before the policy is read, so
@@ -655,6 +673,23 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         ));
     }
 
+    if input.cgroups_later {
+        let Some(files) = await_cgroups()? else {
+            return Ok(125); // the supervisor refused the run: nothing ran
+        };
+        for f in files {
+            // SAFETY: writing "0" (this process) through a descriptor we own.
+            let n = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+            if n != 1 {
+                return Err(fail(
+                    "resources",
+                    format!("cannot join the run's cgroup: {}", io::Error::last_os_error()),
+                    "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
+                ));
+            }
+        }
+        cgroup_namespace()?;
+    }
     let pid = fork_running(|| report_fail(command(input, pty_slave.as_deref())))?;
     // The command holds what it needs; init keeps only the control socket.
     Ok(reap_until(pid, set))
