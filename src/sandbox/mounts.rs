@@ -111,12 +111,7 @@ pub fn rootless_etc() -> io::Result<OwnedFd> {
 /// namespace lives as long as the zombie's credentials, then as long as
 /// the descriptor).
 fn id_namespace(map: &str) -> io::Result<OwnedFd> {
-    // SAFETY: the child only calls _exit.
-    let pid = unsafe { sys::clone_process(libc::CLONE_NEWUSER as u64) }?;
-    if pid == 0 {
-        // SAFETY: leave at once, touching nothing of the parent's state.
-        unsafe { libc::_exit(0) };
-    }
+    let pid = sys::spawn_empty(libc::CLONE_NEWUSER)?;
     let ns = (|| {
         std::fs::write(format!("/proc/{pid}/uid_map"), map)?;
         std::fs::write(format!("/proc/{pid}/gid_map"), map)?;
