@@ -169,45 +169,25 @@ pub fn run_with(
         degraded: false,
         simulate,
         etc_view: etc_view.is_some(),
-        cgroups_later: early.is_some(),
     };
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
     let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
     let (cg, ours, stage_pid, init_pid, lifeline) = match early {
         Some(early) => {
-            // init builds the view while the cgroups are made; it joins
-            // them before it forks the command.
-            let (pid, life, ours) = early
-                .hand_over(&input, etc)
-                .map_err(|e| setup(e.to_string()))?;
-            // init no longer sees the host's /sys: it gets the join files
-            // open, and writes itself into them.
-            let prepared = cgroup::prepare(plan).and_then(|cg| {
-                let files = open_join_files(&cg)?;
-                Ok((cg, files))
-            });
-            let (cg, files) = match prepared {
-                Ok(p) => p,
-                Err(f) => {
-                    // SAFETY: ending and reaping our own child, which has
-                    // not forked the command yet.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, std::ptr::null_mut(), 0);
-                    }
-                    return Err(f);
-                }
-            };
+            // init gets the join files open: it writes itself in first.
+            let cg = cgroup::prepare(plan)?;
+            let files = open_join_files(&cg)?;
             let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
-            // A failure shows as init's own report.
-            let _ = sys::send_with_fds(ours.as_raw_fd(), b"cgroups", &raw);
-            drop(files);
+            let (pid, life, ours) = early
+                .hand_over(&input, etc, &raw)
+                .map_err(|e| setup(e.to_string()))?;
             (cg, ours, pid, Some(pid), Some(life))
         }
         None => {
             let cg = cgroup::prepare(plan)?;
             input.cgroup_procs = cg.join_files();
-            let (ours, theirs) = control_pair().map_err(|e| setup(format!("socketpair: {e}")))?;
+            let (ours, theirs) =
+                sys::seqpacket_pair().map_err(|e| setup(format!("socketpair: {e}")))?;
             // Single-threaded (as usual: the proxy starts later), the
             // supervisor clones init itself; otherwise a freshly executed
             // stage does.
@@ -425,23 +405,6 @@ fn open_join_files(cg: &CgroupRun) -> Result<Vec<OwnedFd>, Failure> {
                 })
         })
         .collect()
-}
-
-/// A control socket pair: (the supervisor's end, init's end numbered 10+).
-fn control_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut pair = [0 as RawFd; 2];
-    // SAFETY: socketpair fills two descriptors.
-    sys::errno_result(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            pair.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: fresh descriptors from socketpair.
-    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-    Ok((ours, sys::dup_high(theirs.as_raw_fd())?))
 }
 
 pub(super) fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {

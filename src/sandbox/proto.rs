@@ -55,12 +55,6 @@ pub struct StageInput {
     /// finds it at [`ETC_FD`].
     #[serde(default)]
     pub etc_view: bool,
-    /// The supervisor makes the run's cgroups while init builds the view,
-    /// then sends their join files on the control socket; init joins them
-    /// before it forks the command. Otherwise init joins `cgroup_procs`
-    /// first thing.
-    #[serde(default)]
-    pub cgroups_later: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,10 +9,11 @@
 //! already runs threads executes this binary afresh as a *stage*
 //! ([`stage_main`]), which clones init that way and forwards signals.
 //! init maps the invoker's ids, joins the run's cgroups, enters a cgroup
-//! namespace rooted there, builds the filesystem view and forks the
-//! *command* process, which applies, in this fixed order: session and
-//! terminal, rlimits, capabilities dropped, no_new_privs, Landlock,
-//! seccomp (last), then exec.
+//! namespace rooted there, forks the *command* process and builds the
+//! filesystem view. Meanwhile the command applies, in this fixed order:
+//! session, rlimits, capabilities dropped, no_new_privs, seccomp; then,
+//! once init says the view is finished (pivot_root moved the command's
+//! root along with init's): terminal, workdir, Landlock, exec.
 //!
 //! init is non-dumpable and outside the command's Landlock domain, so the
 //! command cannot ptrace it, signal it, or open `/proc/1/exe`; and the
@@ -341,10 +342,8 @@ fn init_main(input: &StageInput, uid: libc::uid_t, gid: libc::gid_t) -> u8 {
 /// init once its namespaces exist and it has its input: join the run's
 /// cgroups, root a cgroup namespace there, and go on.
 fn init_with(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
-    if !input.cgroups_later {
-        join_cgroups(input)?;
-        cgroup_namespace()?;
-    }
+    join_cgroups(input)?;
+    cgroup_namespace()?;
     init(input, set)
 }
 
@@ -360,16 +359,6 @@ fn cgroup_namespace() -> Result<(), Fail> {
     })?;
     proto::stamp("cgroups joined");
     Ok(())
-}
-
-/// Wait for the supervisor's cgroups ([`StageInput::cgroups_later`]): their
-/// join files, opened by the supervisor (init no longer sees the host's
-/// /sys) and passed as descriptors; `None` when it gave up instead.
-fn await_cgroups() -> Result<Option<Vec<OwnedFd>>, Fail> {
-    let mut tag = [0u8; 16];
-    let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag)
-        .map_err(|e| fail("resources", format!("waiting for the cgroups: {e}"), ""))?;
-    Ok((n > 0).then_some(fds))
 }
 
 /// init started at the beginning of `run`, before the policy is read, so
@@ -401,20 +390,7 @@ impl Early {
             // SAFETY: an empty group list.
             sys::errno_result(unsafe { libc::setgroups(0, std::ptr::null()) })?;
         }
-        let mut pair = [0 as RawFd; 2];
-        // SAFETY: socketpair fills two descriptors.
-        sys::errno_result(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                pair.as_mut_ptr(),
-            )
-        })?;
-        // SAFETY: fresh descriptors from socketpair.
-        let (ours, theirs) =
-            unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-        let theirs = sys::dup_high(theirs.as_raw_fd())?;
+        let (ours, theirs) = sys::seqpacket_pair()?;
         let (life_r, life_w) = sys::pipe()?;
         // SAFETY: the caller is single-threaded; the child leaves by _exit.
         let pid = unsafe { sys::clone_process(EARLY_NAMESPACES) }?;
@@ -433,14 +409,15 @@ impl Early {
         })
     }
 
-    /// Give init its input (the plan in a memfd, and the prepared /etc
-    /// view); returns init's pid, its lifeline and the supervisor's end of
-    /// the control socket. A failed hand-over is not reported here: init
+    /// Give init its input (the plan in a memfd, the prepared /etc view,
+    /// the run's cgroup join files); returns init's pid, its lifeline and
+    /// the supervisor's end of the control socket. A failed hand-over is not reported here: init
     /// has then failed already and says why on the control socket.
     pub fn hand_over(
         mut self,
         input: &StageInput,
         etc: Option<RawFd>,
+        cgroups: &[RawFd],
     ) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
         let (life, control) = self
             .parts
@@ -452,6 +429,7 @@ impl Early {
             .and_then(|plan| {
                 let mut fds = vec![plan.as_raw_fd()];
                 fds.extend(etc);
+                fds.extend_from_slice(cgroups);
                 sys::send_with_fds(control.as_raw_fd(), b"input", &fds)
             });
         if sent.is_err() {
@@ -493,38 +471,57 @@ fn early_main(uid: libc::uid_t, gid: libc::gid_t) -> u8 {
         return report_fail(f);
     }
     proto::stamp("namespaces created");
-    let input = match receive_input() {
-        Ok(Some(input)) => input,
+    let (input, cgroups) = match receive_input() {
+        Ok(Some(got)) => got,
         Ok(None) => return 125, // the supervisor stopped before running anything
         Err(f) => return report_fail(f),
     };
-    match init_with(&input, &set) {
+    let joined =
+        cgroups.iter().try_for_each(|f| {
+            // SAFETY: writing "0" (this process) through a descriptor we own.
+            let n = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(fail(
+                "resources",
+                format!("cannot join the run's cgroup: {}", io::Error::last_os_error()),
+                "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
+            ))
+            }
+        });
+    drop(cgroups);
+    match joined
+        .and_then(|()| cgroup_namespace())
+        .and_then(|()| init(&input, &set))
+    {
         Ok(code) => code,
         Err(f) => report_fail(f),
     }
 }
 
-/// The supervisor's hand-over: the input as JSON in a memfd, and the
-/// prepared /etc view when the input says there is one (placed at
-/// [`ETC_FD`]). `None` when the supervisor closed the socket instead.
-fn receive_input() -> Result<Option<StageInput>, Fail> {
+/// The supervisor's hand-over: the input as JSON in a memfd, the prepared
+/// /etc view when the input says there is one (placed at [`ETC_FD`]), and
+/// the run's cgroup join files, opened by the supervisor (returned).
+/// `None` when the supervisor closed the socket instead.
+fn receive_input() -> Result<Option<(StageInput, Vec<OwnedFd>)>, Fail> {
     let broken = |e: String| fail("process", format!("cannot receive the plan: {e}"), "");
     let mut tag = [0u8; 16];
-    let (n, mut fds) =
-        sys::recv_with_fds(CONTROL_FD, &mut tag).map_err(|e| broken(e.to_string()))?;
+    let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag).map_err(|e| broken(e.to_string()))?;
     if n == 0 {
         return Ok(None);
     }
-    let etc = if fds.len() > 1 { fds.pop() } else { None };
+    let mut fds = fds.into_iter();
     let plan = fds
-        .pop()
+        .next()
         .ok_or_else(|| broken("no plan descriptor".into()))?;
     let mut data = Vec::new();
     std::fs::File::from(plan)
         .read_to_end(&mut data)
         .map_err(|e| broken(e.to_string()))?;
     let input: StageInput = serde_json::from_slice(&data).map_err(|e| broken(e.to_string()))?;
-    if let (true, Some(fd)) = (input.etc_view, etc) {
+    if input.etc_view {
+        let fd = fds.next().ok_or_else(|| broken("no /etc view".into()))?;
         if fd.as_raw_fd() == ETC_FD {
             std::mem::forget(fd); // already in place, close-on-exec
         } else {
@@ -538,7 +535,7 @@ fn receive_input() -> Result<Option<StageInput>, Fail> {
             }
         }
     }
-    Ok(Some(input))
+    Ok(Some((input, fds.collect())))
 }
 
 /// Map only the invoker's own uid and gid into the new user namespace, so
@@ -616,6 +613,23 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
     // maps: a non-dumpable process's /proc files belong to root.)
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+
+    // The command is forked now and readies its own layers (rlimits,
+    // capabilities, seccomp) while init builds the view; it waits for
+    // init's word before it attaches the terminal, enters the workdir,
+    // applies Landlock to the finished view and execs. If init fails first,
+    // its exit ends the pid namespace and the command with it.
+    let (go, go_cmd) =
+        sys::seqpacket_pair().map_err(|e| fail("process", format!("socketpair: {e}"), ""))?;
+    let go_cmd_raw = go_cmd.as_raw_fd();
+    let go_raw = go.as_raw_fd();
+    let pid = fork_running(|| {
+        // SAFETY: closing the child's copy of init's end.
+        unsafe { libc::close(go_raw) };
+        report_fail(command(input, Some(go_cmd_raw)))
+    })?;
+    drop(go_cmd);
+
     let host = sys::cstr(&plan.hostname).map_err(|e| fail("isolation", e.to_string(), ""))?;
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(host.as_ptr(), plan.hostname.len()) };
@@ -658,42 +672,17 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         Some(size) => Some(open_pty(size)?),
         None => None,
     };
-
-    let workdir = sys::cpath(&plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(workdir.as_ptr()) } < 0 {
-        return Err(fail(
-            "filesystem",
-            format!(
-                "the workdir {} is not visible in the sandbox: {}",
-                plan.workdir.display(),
-                io::Error::last_os_error()
-            ),
-            "list the workdir (e.g. `.`) under filesystem.writable or filesystem.readonly",
-        ));
-    }
-
-    if input.cgroups_later {
-        let Some(files) = await_cgroups()? else {
-            return Ok(125); // the supervisor refused the run: nothing ran
-        };
-        for f in files {
-            // SAFETY: writing "0" (this process) through a descriptor we own.
-            let n = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-            if n != 1 {
-                return Err(fail(
-                    "resources",
-                    format!("cannot join the run's cgroup: {}", io::Error::last_os_error()),
-                    "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
-                ));
-            }
-        }
-        cgroup_namespace()?;
-    }
-    let pid = fork_running(|| report_fail(command(input, pty_slave.as_deref())))?;
-    // The command holds what it needs; init keeps only the control socket.
+    let fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
+    // A command that already failed has reported why; reap_until sees it.
+    let _ = sys::send_with_fds(go.as_raw_fd(), GO, &fds);
+    drop(pty_slave);
+    drop(go);
     Ok(reap_until(pid, set))
 }
+
+/// init's word to the command that the view is finished (with the
+/// terminal's slave end attached when there is one).
+const GO: &[u8] = b"go";
 
 /// pid 1's loop: reap every zombie, forward signals to the command's
 /// process group, and leave with the command's status. When init exits,
@@ -732,8 +721,8 @@ fn reap_until(cmd: libc::pid_t, set: &libc::sigset_t) -> u8 {
 }
 
 /// A pseudo-terminal from the sandbox's own devpts: the master goes to the
-/// supervisor, the slave path to the command.
-fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
+/// supervisor, the slave (returned) to the command.
+fn open_pty(size: proto::WinSize) -> Result<OwnedFd, Fail> {
     let pty_fail = |what: &str| {
         fail(
             "terminal",
@@ -752,7 +741,6 @@ fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
         return Err(pty_fail("open /dev/ptmx"));
     }
     let mut unlock: libc::c_int = 0;
-    let mut n: libc::c_uint = 0;
     let ws = libc::winsize {
         ws_row: size.rows,
         ws_col: size.cols,
@@ -761,13 +749,25 @@ fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
     };
     // SAFETY: ioctls on our pty master with valid argument pointers.
     unsafe {
-        if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0
-            || libc::ioctl(master, libc::TIOCGPTN, &mut n) < 0
-        {
+        if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0 {
             return Err(pty_fail("unlock pty"));
         }
         libc::ioctl(master, libc::TIOCSWINSZ, &ws);
     }
+    // The slave by descriptor (TIOCGPTPEER), not by a path in /dev/pts.
+    // SAFETY: an ioctl on our pty master that returns a new descriptor.
+    let slave = unsafe {
+        libc::ioctl(
+            master,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(pty_fail("open the pty's slave"));
+    }
+    // SAFETY: a fresh descriptor we own.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     proto::send(CONTROL_FD, &Report::Pty, &[master]).map_err(|e| {
         fail(
             "terminal",
@@ -777,43 +777,25 @@ fn open_pty(size: proto::WinSize) -> Result<PathBuf, Fail> {
     })?;
     // SAFETY: the supervisor has its copy.
     unsafe { libc::close(master) };
-    Ok(PathBuf::from(format!("/dev/pts/{n}")))
+    Ok(slave)
 }
 
 /// The command process: every remaining layer, then exec. Returns only on
 /// failure.
-fn command(input: &StageInput, pty: Option<&Path>) -> Fail {
-    match prepare_command(input, pty) {
+fn command(input: &StageInput, go: Option<RawFd>) -> Fail {
+    match prepare_command(input, go) {
         Err(f) => f,
         Ok(()) => exec(input),
     }
 }
 
-fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
+/// The command process, from fork to just before exec. What does not need
+/// the finished view comes first, while init builds it; `go` (absent
+/// without namespaces) is where init says the view is done.
+fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
     let plan = &input.plan;
     // SAFETY: setsid in a fresh child cannot fail meaningfully.
     unsafe { libc::setsid() };
-    if let Some(slave) = pty {
-        let p = sys::cpath(slave).map_err(|e| fail("terminal", e.to_string(), ""))?;
-        // SAFETY: open the slave, make it our controlling terminal, and put
-        // it on 0, 1 and 2.
-        unsafe {
-            let fd = libc::open(p.as_ptr(), libc::O_RDWR);
-            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(fail(
-                    "terminal",
-                    format!("cannot attach the terminal: {}", io::Error::last_os_error()),
-                    "",
-                ));
-            }
-            for target in 0..3 {
-                libc::dup2(fd, target);
-            }
-            if fd > 2 {
-                libc::close(fd);
-            }
-        }
-    }
     proto::stamp("command process forked");
     set_rlimits(plan)?;
     unblock_all();
@@ -822,6 +804,45 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
     caps::no_new_privs()
         .map_err(|e| fail("capabilities", format!("cannot set no_new_privs: {e}"), ""))?;
     proto::stamp("capabilities dropped");
+    // The filter allows everything still to come (a read, ioctl TIOCSCTTY,
+    // chdir, the Landlock calls, execve).
+    let prog = seccomp::compile(&plan.seccomp);
+    seccomp::install(&prog).map_err(|e| {
+        fail(
+            "seccomp",
+            format!("cannot load the seccomp filter: {e}"),
+            "check `sandboxctl doctor`",
+        )
+    })?;
+    proto::stamp("seccomp loaded");
+    if let Some(go) = go {
+        let mut word = [0u8; 8];
+        match sys::recv_with_fds(go, &mut word) {
+            Ok((n, mut fds)) if word[..n] == *GO => {
+                if let Some(slave) = fds.pop() {
+                    attach_terminal(slave)?;
+                }
+            }
+            // init failed and said why; its exit ends this process too.
+            // SAFETY: leave without reporting a second error.
+            _ => unsafe { libc::_exit(125) },
+        }
+        // SAFETY: init's end of the word; nothing else is sent.
+        unsafe { libc::close(go) };
+    }
+    let workdir = sys::cpath(&plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(workdir.as_ptr()) } < 0 {
+        return Err(fail(
+            "filesystem",
+            format!(
+                "the workdir {} is not visible in the sandbox: {}",
+                plan.workdir.display(),
+                io::Error::last_os_error()
+            ),
+            "list the workdir (e.g. `.`) under filesystem.writable or filesystem.readonly",
+        ));
+    }
     let ll = landlock::apply(&plan.landlock, input.hooks.landlock_abi_max);
     if ll.enforced != Enforced::Fully && plan.isolation == Mode::Strict {
         return Err(fail(
@@ -831,15 +852,6 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
             "use a kernel with Landlock ABI 6 or later (Linux 6.12+, with lsm=landlock), or set `isolation: best_effort` to run with what this kernel enforces",
         ));
     }
-    proto::stamp("landlock applied");
-    let prog = seccomp::compile(&plan.seccomp);
-    seccomp::install(&prog).map_err(|e| {
-        fail(
-            "seccomp",
-            format!("cannot load the seccomp filter: {e}"),
-            "check `sandboxctl doctor`",
-        )
-    })?;
     let caps_detail = if caps_full {
         "all dropped, bounding set empty, no_new_privs"
     } else {
@@ -881,7 +893,6 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
                 "Linux 5.5 or later is needed for --simulate and learn",
             )
         })?;
-        use std::os::fd::AsRawFd;
         proto::send(CONTROL_FD, &Report::Notify, &[listener.as_raw_fd()]).map_err(|e| {
             fail(
                 "simulate",
@@ -891,7 +902,26 @@ fn prepare_command(input: &StageInput, pty: Option<&Path>) -> Result<(), Fail> {
         })?;
     }
     let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
-    proto::stamp("seccomp loaded, exec");
+    proto::stamp("landlock applied, exec");
+    Ok(())
+}
+
+/// Make the pty slave our controlling terminal and put it on 0, 1 and 2.
+fn attach_terminal(slave: OwnedFd) -> Result<(), Fail> {
+    let fd = slave.as_raw_fd();
+    // SAFETY: ioctl and dup2 on a descriptor we own; we lead a new session.
+    unsafe {
+        if libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
+            return Err(fail(
+                "terminal",
+                format!("cannot attach the terminal: {}", io::Error::last_os_error()),
+                "",
+            ));
+        }
+        for target in 0..3 {
+            libc::dup2(fd, target);
+        }
+    }
     Ok(())
 }
 

@@ -283,6 +283,23 @@ pub fn spawn_empty(flags: libc::c_int) -> io::Result<libc::pid_t> {
     Ok(pid)
 }
 
+/// A close-on-exec SOCK_SEQPACKET pair, both ends numbered 10 or more.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: socketpair fills two descriptors, which we then own.
+    errno_result(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: fresh descriptors from socketpair.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    Ok((dup_high(a.as_raw_fd())?, dup_high(b.as_raw_fd())?))
+}
+
 /// `struct clone_args` up to `tls` (CLONE_ARGS_SIZE_VER0).
 #[repr(C)]
 #[derive(Default)]
