@@ -56,6 +56,8 @@ pub trait Backend: Send {
     fn stats(&self) -> Stats;
     /// Remove what `create` made (after `kill`).
     fn remove(&mut self);
+    /// The directories the run's cgroups were made in.
+    fn bases(&self) -> Vec<PathBuf>;
 }
 
 /// Parsed `/proc/self/cgroup`: (controllers, path) per line.
@@ -185,6 +187,15 @@ impl CgroupRun {
     pub fn kill(&self) {
         if let Some(b) = &self.backend {
             b.kill();
+        }
+    }
+    /// Remove cgroups that supervisors which died (SIGKILL) left beside
+    /// ours. Not needed to start the run: called once init has its input.
+    pub fn sweep_stale(&self) {
+        if let Some(b) = &self.backend {
+            for base in b.bases() {
+                remove_stale(&base);
+            }
         }
     }
     pub fn reports(&self) -> Vec<LimitReport> {

@@ -78,20 +78,23 @@ impl Backend for V1 {
 
     fn create(&mut self, limits: &Limits, name: &str) -> io::Result<Vec<LimitReport>> {
         let mut wanted = super::wanted_controllers(limits);
-        // cpuacct is not a limit; joined when present, for CPU time.
+        // cpuacct is not a limit; joined when present, for CPU time (the
+        // kernel reaps what is left at the end of a pid namespace without
+        // adding its CPU time to anyone's rusage).
         wanted.push("cpuacct");
         for (c, mount, own) in &self.mounts {
             if !wanted.contains(&c.as_str()) || self.created.iter().any(|(cc, _)| cc == c) {
                 continue;
             }
-            let base = under(mount, own);
-            super::remove_stale(&base);
-            let dir = base.join(name);
-            if let Err(e) = std::fs::create_dir(&dir) {
-                if c == "cpuacct" {
-                    continue; // accounting only: not worth refusing for
-                }
-                return Err(e);
+            let dir = under(mount, own).join(name);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                // Co-mounted controllers (cpu,cpuacct) share the directory.
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists
+                        && self.created.iter().any(|(_, d)| d == &dir) => {}
+                Err(_) if c == "cpuacct" => continue, // accounting only
+                Err(e) => return Err(e),
             }
             self.created.push((c.clone(), dir));
         }
@@ -138,7 +141,9 @@ impl Backend for V1 {
     }
 
     fn join_files(&self) -> Vec<PathBuf> {
-        self.created.iter().map(|(_, d)| d.join("tasks")).collect()
+        let mut files: Vec<PathBuf> = self.created.iter().map(|(_, d)| d.join("tasks")).collect();
+        files.dedup();
+        files
     }
 
     fn kill(&self) {
@@ -177,15 +182,28 @@ impl Backend for V1 {
                 .unwrap_or(0)
                 > 0,
             cpu_usec: self
-                .dir_for("cpuacct")
-                .and_then(|d| read_u64(&d.join("cpuacct.usage")))
+                .created
+                .iter()
+                .find_map(|(_, d)| read_u64(&d.join("cpuacct.usage")))
                 .map(|ns| ns / 1000),
         }
     }
 
     fn remove(&mut self) {
-        for (_, d) in self.created.drain(..) {
+        let mut dirs: Vec<PathBuf> = self.created.drain(..).map(|(_, d)| d).collect();
+        dirs.dedup();
+        for d in dirs {
             rmdir_when_empty(&d);
         }
+    }
+
+    fn bases(&self) -> Vec<PathBuf> {
+        let mut bases: Vec<PathBuf> = self
+            .created
+            .iter()
+            .filter_map(|(_, d)| d.parent().map(Path::to_path_buf))
+            .collect();
+        bases.dedup();
+        bases
     }
 }

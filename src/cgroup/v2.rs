@@ -79,7 +79,6 @@ impl Backend for V2 {
 
     fn create(&mut self, limits: &Limits, name: &str) -> io::Result<Vec<LimitReport>> {
         let base = self.base();
-        super::remove_stale(&base);
         let wanted = super::wanted_controllers(limits);
         self.enable(&base, &wanted, name)?;
         let dir = base.join(name);
@@ -155,5 +154,9 @@ impl Backend for V2 {
             let _ = std::fs::write(base.join("cgroup.procs"), "0");
             let _ = std::fs::remove_dir(leaf);
         }
+    }
+
+    fn bases(&self) -> Vec<PathBuf> {
+        vec![self.base()]
     }
 }

@@ -202,6 +202,7 @@ pub fn run_with(
         }
     };
     warnings.extend(cg.warnings.iter().cloned());
+    cg.sweep_stale();
     drop(etc_view); // init has its own
 
     let deadline = plan
