@@ -169,18 +169,39 @@ pub fn run_with(
         degraded: false,
         simulate,
         etc_view: etc_view.is_some(),
+        cgroups_to_come: false,
     };
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
     let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
     let (cg, ours, stage_pid, init_pid, lifeline) = match early {
         Some(early) => {
-            // init gets the join files open: it writes itself in first.
-            let cg = cgroup::prepare(plan)?;
-            let files = open_join_files(&cg)?;
-            let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            // The cgroups are made while init builds the view; the command
+            // joins them (through join files opened here: init no longer
+            // sees the host's /sys) before it execs.
+            input.cgroups_to_come = true;
             let (pid, life, ours) = early
-                .hand_over(&input, etc, &raw)
+                .hand_over(&input, etc)
                 .map_err(|e| setup(e.to_string()))?;
+            let prepared = cgroup::prepare(plan).and_then(|cg| {
+                let files = open_join_files(&cg)?;
+                Ok((cg, files))
+            });
+            let (cg, files) = match prepared {
+                Ok(p) => p,
+                Err(f) => {
+                    // SAFETY: ending and reaping our own child; the command
+                    // is still waiting for init's word.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                    return Err(f);
+                }
+            };
+            let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            // A failure shows as init's own report.
+            let _ = sys::send_with_fds(ours.as_raw_fd(), b"cgroups", &raw);
+            drop(files);
             (cg, ours, pid, Some(pid), Some(life))
         }
         None => {

@@ -55,6 +55,12 @@ pub struct StageInput {
     /// finds it at [`ETC_FD`].
     #[serde(default)]
     pub etc_view: bool,
+    /// The supervisor makes the run's cgroups while init builds the view
+    /// and then sends their join files; init hands them to the command
+    /// with its word to go, and the command writes itself in before it
+    /// execs. (Otherwise init joins `cgroup_procs` first thing.)
+    #[serde(default)]
+    pub cgroups_to_come: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -409,15 +409,14 @@ impl Early {
         })
     }
 
-    /// Give init its input (the plan in a memfd, the prepared /etc view,
-    /// the run's cgroup join files); returns init's pid, its lifeline and
-    /// the supervisor's end of the control socket. A failed hand-over is not reported here: init
+    /// Give init its input (the plan in a memfd, and the prepared /etc
+    /// view); returns init's pid, its lifeline and the supervisor's end of
+    /// the control socket. A failed hand-over is not reported here: init
     /// has then failed already and says why on the control socket.
     pub fn hand_over(
         mut self,
         input: &StageInput,
         etc: Option<RawFd>,
-        cgroups: &[RawFd],
     ) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
         let (life, control) = self
             .parts
@@ -429,7 +428,6 @@ impl Early {
             .and_then(|plan| {
                 let mut fds = vec![plan.as_raw_fd()];
                 fds.extend(etc);
-                fds.extend_from_slice(cgroups);
                 sys::send_with_fds(control.as_raw_fd(), b"input", &fds)
             });
         if sent.is_err() {
@@ -471,40 +469,23 @@ fn early_main(uid: libc::uid_t, gid: libc::gid_t) -> u8 {
         return report_fail(f);
     }
     proto::stamp("namespaces created");
-    let (input, cgroups) = match receive_input() {
-        Ok(Some(got)) => got,
+    let input = match receive_input() {
+        Ok(Some(input)) => input,
         Ok(None) => return 125, // the supervisor stopped before running anything
         Err(f) => return report_fail(f),
     };
-    let joined =
-        cgroups.iter().try_for_each(|f| {
-            // SAFETY: writing "0" (this process) through a descriptor we own.
-            let n = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(fail(
-                "resources",
-                format!("cannot join the run's cgroup: {}", io::Error::last_os_error()),
-                "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
-            ))
-            }
-        });
-    drop(cgroups);
-    match joined
-        .and_then(|()| cgroup_namespace())
-        .and_then(|()| init(&input, &set))
-    {
+    // Rooted at sandboxctl's own cgroup: the run's cgroup does not exist
+    // yet, and the command joins it later (see `cgroups_to_come`).
+    match cgroup_namespace().and_then(|()| init(&input, &set)) {
         Ok(code) => code,
         Err(f) => report_fail(f),
     }
 }
 
-/// The supervisor's hand-over: the input as JSON in a memfd, the prepared
-/// /etc view when the input says there is one (placed at [`ETC_FD`]), and
-/// the run's cgroup join files, opened by the supervisor (returned).
-/// `None` when the supervisor closed the socket instead.
-fn receive_input() -> Result<Option<(StageInput, Vec<OwnedFd>)>, Fail> {
+/// The supervisor's hand-over: the input as JSON in a memfd, and the
+/// prepared /etc view when the input says there is one (placed at
+/// [`ETC_FD`]). `None` when the supervisor closed the socket instead.
+fn receive_input() -> Result<Option<StageInput>, Fail> {
     let broken = |e: String| fail("process", format!("cannot receive the plan: {e}"), "");
     let mut tag = [0u8; 16];
     let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag).map_err(|e| broken(e.to_string()))?;
@@ -535,7 +516,7 @@ fn receive_input() -> Result<Option<(StageInput, Vec<OwnedFd>)>, Fail> {
             }
         }
     }
-    Ok(Some((input, fds.collect())))
+    Ok(Some(input))
 }
 
 /// Map only the invoker's own uid and gid into the new user namespace, so
@@ -672,17 +653,37 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         Some(size) => Some(open_pty(size)?),
         None => None,
     };
-    let fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
+    let cgroups = if input.cgroups_to_come {
+        match await_cgroups()? {
+            Some(files) => files,
+            None => return Ok(125), // the supervisor refused the run: nothing ran
+        }
+    } else {
+        Vec::new()
+    };
+    let mut fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
+    fds.extend(cgroups.iter().map(|f| f.as_raw_fd()));
+    let word = if pty_slave.is_some() { GO_TTY } else { GO };
     // A command that already failed has reported why; reap_until sees it.
-    let _ = sys::send_with_fds(go.as_raw_fd(), GO, &fds);
-    drop(pty_slave);
-    drop(go);
+    let _ = sys::send_with_fds(go.as_raw_fd(), word, &fds);
+    drop((pty_slave, cgroups, go));
     Ok(reap_until(pid, set))
 }
 
-/// init's word to the command that the view is finished (with the
-/// terminal's slave end attached when there is one).
+/// init's word to the command that the view is finished, with the run's
+/// cgroup join files (see `cgroups_to_come`) and, after [`GO_TTY`], the
+/// terminal's slave end first.
 const GO: &[u8] = b"go";
+const GO_TTY: &[u8] = b"go+tty";
+
+/// The supervisor's cgroup join files, opened by it (init no longer sees
+/// the host's /sys); `None` when it refused the run instead.
+fn await_cgroups() -> Result<Option<Vec<OwnedFd>>, Fail> {
+    let mut tag = [0u8; 16];
+    let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag)
+        .map_err(|e| fail("resources", format!("waiting for the cgroups: {e}"), ""))?;
+    Ok((n > 0).then_some(fds))
+}
 
 /// pid 1's loop: reap every zombie, forward signals to the command's
 /// process group, and leave with the command's status. When init exits,
@@ -816,19 +817,24 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
     })?;
     proto::stamp("seccomp loaded");
     if let Some(go) = go {
-        let mut word = [0u8; 8];
-        match sys::recv_with_fds(go, &mut word) {
-            Ok((n, mut fds)) if word[..n] == *GO => {
-                if let Some(slave) = fds.pop() {
-                    attach_terminal(slave)?;
-                }
-            }
+        let mut word = [0u8; 16];
+        let (tty, fds) = match sys::recv_with_fds(go, &mut word) {
+            Ok((n, fds)) if word[..n] == *GO => (false, fds),
+            Ok((n, fds)) if word[..n] == *GO_TTY => (true, fds),
             // init failed and said why; its exit ends this process too.
             // SAFETY: leave without reporting a second error.
             _ => unsafe { libc::_exit(125) },
-        }
+        };
         // SAFETY: init's end of the word; nothing else is sent.
         unsafe { libc::close(go) };
+        let mut fds = fds.into_iter();
+        let slave = if tty { fds.next() } else { None };
+        for cgroup in fds {
+            join_through(&cgroup)?;
+        }
+        if let Some(slave) = slave {
+            attach_terminal(slave)?;
+        }
     }
     let workdir = sys::cpath(&plan.workdir).map_err(|e| fail("filesystem", e.to_string(), ""))?;
     // SAFETY: valid C string.
@@ -904,6 +910,23 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
     let _ = proto::send(CONTROL_FD, &Report::Layers { layers }, &[]);
     proto::stamp("landlock applied, exec");
     Ok(())
+}
+
+/// Write this process into a cgroup through a join file the supervisor
+/// opened (v1 `tasks`, v2 `cgroup.procs`).
+fn join_through(file: &OwnedFd) -> Result<(), Fail> {
+    // SAFETY: writing "0" (this process) through a descriptor we own.
+    if unsafe { libc::write(file.as_raw_fd(), b"0".as_ptr().cast(), 1) } == 1 {
+        return Ok(());
+    }
+    Err(fail(
+        "resources",
+        format!(
+            "cannot join the run's cgroup: {}",
+            io::Error::last_os_error()
+        ),
+        "run as root or with a delegated cgroup, or set resources.enforcement: best_effort",
+    ))
 }
 
 /// Make the pty slave our controlling terminal and put it on 0, 1 and 2.
