@@ -8,12 +8,12 @@
 //! start, one `clone3` creates all of them ([`spawn`]); a supervisor that
 //! already runs threads executes this binary afresh as a *stage*
 //! ([`stage_main`]), which clones init that way and forwards signals.
-//! init maps the invoker's ids, joins the run's cgroups, enters a cgroup
-//! namespace rooted there, forks the *command* process and builds the
-//! filesystem view. Meanwhile the command applies, in this fixed order:
-//! session, rlimits, capabilities dropped, no_new_privs, seccomp; then,
-//! once init says the view is finished (pivot_root moved the command's
-//! root along with init's): terminal, workdir, Landlock, exec.
+//! init maps the invoker's ids, enters a cgroup namespace, forks the
+//! *command* process and builds the filesystem view. Meanwhile the command
+//! applies, in this fixed order: session, rlimits, capabilities dropped,
+//! no_new_privs, seccomp; then, once init says the view is finished
+//! (pivot_root moved the command's root along with init's): the run's
+//! cgroups, terminal, workdir, Landlock, exec.
 //!
 //! init is non-dumpable and outside the command's Landlock domain, so the
 //! command cannot ptrace it, signal it, or open `/proc/1/exe`; and the
