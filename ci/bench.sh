@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # make bench: sandboxctl measured side by side with bare execution, the
 # namespace floor (unshare) and bubblewrap, in the same run. Reports
-# medians and ratios. Installs hyperfine and bubblewrap when missing.
+# medians and ratios. Start-up times come from tests/probe/startup_bench.c,
+# which interleaves the commands run by run so that drift in the machine's
+# speed hits all alike (hyperfine, used for the longer runs below, runs one
+# command's batch after another). Installs hyperfine and bubblewrap when
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,8 +17,8 @@ if ! command -v hyperfine >/dev/null || ! command -v bwrap >/dev/null; then
         exit 1
     fi
 fi
-cargo build --release --locked --quiet
-SBX=$root/target/release/sandboxctl
+make --no-print-directory -s build
+SBX=$root/$(make --no-print-directory -s -C "$root" print-release-bin)
 work=$(mktemp -d /tmp/sandboxctl-bench.XXXXXX)
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -23,23 +27,54 @@ cd "$work"
 printf 'version: 1\nfilesystem:\n  writable: ["."]\n' > nolimits.yaml
 runs=${BENCH_RUNS:-200}
 
-echo "== startup: /bin/true ($runs runs each, medians)"
-hyperfine -N --warmup 20 --runs "$runs" --export-json startup.json --style none \
-    -n bare '/bin/true' \
-    -n unshare 'unshare --user --map-root-user --net --mount --pid --fork /bin/true' \
-    -n bwrap 'bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true' \
-    -n 'sandboxctl (default policy, every layer)' "$SBX run --no-audit -- /bin/true" \
-    -n 'sandboxctl (no resource limits)' "$SBX run --no-audit -p nolimits.yaml -- /bin/true" >/dev/null
-python3 - startup.json <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-med = {k: v["median"] * 1000 for k, v in r.items()}
+gcc -O2 -o startup_bench "$root/tests/probe/startup_bench.c"
+BWRAP='bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true'
+# startup_bench prints name, median, mean, min (ms) per command; this
+# turns that into medians, time added to bare, and the ratio to bubblewrap.
+cat > table.py <<'PY'
+import sys
+rows = [l.split("\t") for l in sys.stdin.read().splitlines()]
+med = {r[0]: float(r[1]) for r in rows}
 bare, bw = med["bare"], med["bwrap"]
 print(f"{'':42} {'median':>9} {'added':>9} {'vs bwrap':>9}")
 for k, m in med.items():
     print(f"{k:42} {m:8.2f}ms {m - bare:8.2f}ms {m / bw:8.2f}x")
-print(f"added-time ratio, every layer / bubblewrap: {(med['sandboxctl (default policy, every layer)'] - bare) / (bw - bare):.2f}")
 PY
+startup() { "$@" | python3 "$work/table.py"; }
+
+echo "== startup: /bin/true, $runs runs each, interleaved, medians ($(id -un))"
+startup ./startup_bench "$runs" 20 \
+    bare /bin/true \
+    unshare 'unshare --user --map-root-user --net --mount --pid --fork /bin/true' \
+    bwrap "$BWRAP" \
+    'sandboxctl (default policy, every layer)' "$SBX run --no-audit -- /bin/true" \
+    'sandboxctl (no resource limits)' "$SBX run --no-audit -p nolimits.yaml -- /bin/true"
+
+echo
+echo "== the same after a 200 ms pause before each run (nothing left warm by the previous run)"
+startup ./startup_bench -p 200 "$(( runs / 4 ))" 5 \
+    bare /bin/true \
+    bwrap "$BWRAP" \
+    'sandboxctl (default policy, every layer)' "$SBX run --no-audit -- /bin/true"
+
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
+    # Most people run sandboxctl as an ordinary user: a throw-away one,
+    # removed with its files when the bench ends.
+    user=sbxbench$$
+    home=$(mktemp -d /tmp/sandboxctl-bench-user.XXXXXX)
+    useradd --no-create-home --home-dir "$home" --shell /bin/sh "$user"
+    trap 'cleanup; userdel -f "$user" 2>/dev/null || true; rm -rf "$home"' EXIT
+    cp "$SBX" startup_bench nolimits.yaml "$home/"
+    chown -R "$user" "$home"
+    echo
+    echo "== startup as the ordinary user $user (uid $(id -u "$user")): $runs runs each, interleaved, medians"
+    ( cd "$home" && startup runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$home" ./startup_bench "$runs" 20 \
+        bare /bin/true \
+        unshare 'unshare --user --map-root-user --net --mount --pid --fork /bin/true' \
+        bwrap "$BWRAP" \
+        'sandboxctl (default policy, every layer)' "./sandboxctl run --no-audit -- /bin/true" \
+        'sandboxctl (no resource limits)' "./sandboxctl run --no-audit -p nolimits.yaml -- /bin/true" )
+fi
 
 echo
 echo "== where the time goes (default policy, median of 30 runs, ms since sandboxctl started)"

@@ -3,7 +3,11 @@
  * (VM neighbours, background kernel work) hits every command alike, and
  * prints one line per command: name, median ms, mean ms, min ms.
  *
- *   startup_bench RUNS WARMUP NAME 'CMD ARG...' [NAME 'CMD ARG...' ...]
+ *   startup_bench [-p MS] RUNS WARMUP NAME 'CMD ARG...' [NAME 'CMD ARG...' ...]
+ *
+ * -p MS pauses MS milliseconds before each run: what a command costs when
+ * it is not run back to back (kernel work deferred to an idle machine,
+ * such as RCU grace periods, shows there).
  *
  * Commands are split on spaces (no shell); stdout and stderr go to
  * /dev/null; a command that fails is reported and stops the bench. */
@@ -62,8 +66,14 @@ static double run_once(char **argv, const char *name) {
 }
 
 int main(int argc, char **argv) {
+    int pause_ms = 0;
+    if (argc > 2 && strcmp(argv[1], "-p") == 0) {
+        pause_ms = atoi(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 5 || (argc - 3) % 2) {
-        fprintf(stderr, "usage: %s RUNS WARMUP NAME 'CMD...' [NAME 'CMD...' ...]\n", argv[0]);
+        fprintf(stderr, "usage: startup_bench [-p MS] RUNS WARMUP NAME 'CMD...' [NAME 'CMD...' ...]\n");
         return 2;
     }
     int runs = atoi(argv[1]), warmup = atoi(argv[2]), k = (argc - 3) / 2;
@@ -78,8 +88,11 @@ int main(int argc, char **argv) {
         for (int c = 0; c < k; c++)
             run_once(cmds[c], names[2 * c]);
     for (int i = 0; i < runs; i++)
-        for (int c = 0; c < k; c++)
+        for (int c = 0; c < k; c++) {
+            if (pause_ms)
+                usleep(pause_ms * 1000);
             times[c][i] = run_once(cmds[c], names[2 * c]);
+        }
     for (int c = 0; c < k; c++) {
         double sum = 0;
         for (int i = 0; i < runs; i++)
