@@ -160,7 +160,7 @@ pub fn run_with(
     let mut warnings = Vec::new();
     let pty = terminal::stdin_size();
     let mut input = StageInput {
-        plan: plan.clone(),
+        plan: lean(plan),
         // SAFETY: getpid cannot fail.
         supervisor_pid: unsafe { libc::getpid() },
         cgroup_procs: Vec::new(),
@@ -427,6 +427,29 @@ fn open_join_files(cg: &CgroupRun) -> Result<Vec<OwnedFd>, Failure> {
                 })
         })
         .collect()
+}
+
+/// The plan as init and the command need it: provenance (shown by `check`
+/// and in refusals the supervisor makes) and the pre-check decision are
+/// left out, which makes the JSON handed over about a third as long and
+/// quicker to parse on init's critical path.
+fn lean(plan: &Plan) -> Plan {
+    let none = || crate::plan::Origin::Builtin {
+        rule: String::new(),
+    };
+    let mut p = plan.clone();
+    p.notes.clear();
+    p.precheck = None;
+    for m in &mut p.mounts {
+        m.origin = none();
+    }
+    for r in &mut p.landlock.rules {
+        r.origin = none();
+    }
+    for r in &mut p.seccomp {
+        r.reason.clear();
+    }
+    p
 }
 
 pub(super) fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {

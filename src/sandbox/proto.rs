@@ -56,9 +56,9 @@ pub struct StageInput {
     #[serde(default)]
     pub etc_view: bool,
     /// The supervisor makes the run's cgroups while init builds the view
-    /// and then sends their join files; init hands them to the command
-    /// with its word to go, and the command writes itself in before it
-    /// execs. (Otherwise init joins `cgroup_procs` first thing.)
+    /// and then sends their join files on the control socket; the command
+    /// receives them there and writes itself in before it execs.
+    /// (Otherwise init joins `cgroup_procs` first thing.)
     #[serde(default)]
     pub cgroups_to_come: bool,
 }

@@ -627,8 +627,6 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         )
     })?;
     proto::stamp("filesystem view built");
-    mounts::loopback_up()
-        .map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
 
     if plan.network.proxy_port.is_some() {
         let listener = super::proxy_listener(plan).map_err(|e| {
@@ -653,31 +651,21 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         Some(size) => Some(open_pty(size)?),
         None => None,
     };
-    let cgroups = if input.cgroups_to_come {
-        match await_cgroups()? {
-            Some(files) => files,
-            None => return Ok(125), // the supervisor refused the run: nothing ran
-        }
-    } else {
-        Vec::new()
-    };
-    let mut fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
-    fds.extend(cgroups.iter().map(|f| f.as_raw_fd()));
-    let word = if pty_slave.is_some() { GO_TTY } else { GO };
+    let fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
     // A command that already failed has reported why; reap_until sees it.
-    let _ = sys::send_with_fds(go.as_raw_fd(), word, &fds);
-    drop((pty_slave, cgroups, go));
+    let _ = sys::send_with_fds(go.as_raw_fd(), GO, &fds);
+    drop((pty_slave, go));
     Ok(reap_until(pid, set))
 }
 
-/// init's word to the command that the view is finished, with the run's
-/// cgroup join files (see `cgroups_to_come`) and, after [`GO_TTY`], the
-/// terminal's slave end first.
+/// init's word to the command that the view is finished, with the
+/// terminal's slave end when there is one.
 const GO: &[u8] = b"go";
-const GO_TTY: &[u8] = b"go+tty";
 
-/// The supervisor's cgroup join files, opened by it (init no longer sees
-/// the host's /sys); `None` when it refused the run instead.
+/// The supervisor's cgroup join files (see `cgroups_to_come`), opened by
+/// it: nothing in the sandbox sees the host's /sys. The command receives
+/// them on the control socket, which init no longer reads. `None` when
+/// the supervisor refused the run instead.
 fn await_cgroups() -> Result<Option<Vec<OwnedFd>>, Fail> {
     let mut tag = [0u8; 16];
     let (n, fds) = sys::recv_with_fds(CONTROL_FD, &mut tag)
@@ -798,6 +786,12 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
     // SAFETY: setsid in a fresh child cannot fail meaningfully.
     unsafe { libc::setsid() };
     proto::stamp("command process forked");
+    if go.is_some() {
+        // The sandbox's own loopback (the network namespace is shared with
+        // init); done here, beside init's mounts, while capabilities last.
+        mounts::loopback_up()
+            .map_err(|e| fail("network", format!("cannot bring up loopback: {e}"), ""))?;
+    }
     set_rlimits(plan)?;
     unblock_all();
     let caps_full = caps::drop_all()
@@ -816,23 +810,27 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
         )
     })?;
     proto::stamp("seccomp loaded");
+    if input.cgroups_to_come {
+        let Some(files) = await_cgroups()? else {
+            // The supervisor refused the run; init goes too.
+            // SAFETY: leave without reporting a second error.
+            unsafe { libc::_exit(125) }
+        };
+        for file in files {
+            join_through(&file)?;
+        }
+    }
     if let Some(go) = go {
         let mut word = [0u8; 16];
-        let (tty, fds) = match sys::recv_with_fds(go, &mut word) {
-            Ok((n, fds)) if word[..n] == *GO => (false, fds),
-            Ok((n, fds)) if word[..n] == *GO_TTY => (true, fds),
+        let fds = match sys::recv_with_fds(go, &mut word) {
+            Ok((n, fds)) if word[..n] == *GO => fds,
             // init failed and said why; its exit ends this process too.
             // SAFETY: leave without reporting a second error.
             _ => unsafe { libc::_exit(125) },
         };
         // SAFETY: init's end of the word; nothing else is sent.
         unsafe { libc::close(go) };
-        let mut fds = fds.into_iter();
-        let slave = if tty { fds.next() } else { None };
-        for cgroup in fds {
-            join_through(&cgroup)?;
-        }
-        if let Some(slave) = slave {
+        if let Some(slave) = fds.into_iter().next() {
             attach_terminal(slave)?;
         }
     }
