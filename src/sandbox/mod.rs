@@ -366,12 +366,20 @@ pub fn run_with(
 /// Is this process single-threaded right now (so a forked child may
 /// allocate and lock freely)?
 fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"])
-        })
-        .unwrap_or(false)
+    // /proc/self/stat is far cheaper for the kernel to render than
+    // /proc/self/status.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| threads_in_stat(&s))
+        == Some(1)
+}
+
+/// num_threads from proc(5)'s stat line: the 20th field, the 18th after
+/// the command name's closing parenthesis (the name may hold spaces and
+/// parentheses of its own).
+fn threads_in_stat(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// Start the stage by executing this binary afresh, handing it the plan in
@@ -719,5 +727,17 @@ impl Loop<'_> {
         }
         terminal::write_all(p.as_raw_fd(), &buf[..n as usize]);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thread_count_is_read_past_an_awkward_command_name() {
+        let stat = "4242 (a) b (c) d) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 3 0 12345 1000 100";
+        assert_eq!(super::threads_in_stat(stat), Some(3));
+        assert_eq!(super::threads_in_stat("4242 (x) S 1"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(super::threads_in_stat(&own).is_some_and(|n| n >= 1));
     }
 }
