@@ -380,7 +380,7 @@ const LATER_NAMESPACES: libc::c_int =
 
 impl Early {
     /// Clone init now. The caller must be single-threaded. An error means
-    /// only that the late route ([`spawn`]) is taken, which reports a
+    /// only that the late route (`spawn`) is taken, which reports a
     /// failure properly once the plan says what is required.
     pub fn start() -> io::Result<Early> {
         // SAFETY: getuid/getgid cannot fail.
