@@ -344,6 +344,7 @@ fn init_main(input: &StageInput, uid: libc::uid_t, gid: libc::gid_t) -> u8 {
 fn init_with(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
     join_cgroups(input)?;
     cgroup_namespace()?;
+    proto::stamp("cgroups joined");
     init(input, set)
 }
 
@@ -357,7 +358,6 @@ fn cgroup_namespace() -> Result<(), Fail> {
             "check `sandboxctl doctor`",
         )
     })?;
-    proto::stamp("cgroups joined");
     Ok(())
 }
 
@@ -474,6 +474,7 @@ fn early_main(uid: libc::uid_t, gid: libc::gid_t) -> u8 {
         Ok(None) => return 125, // the supervisor stopped before running anything
         Err(f) => return report_fail(f),
     };
+    proto::stamp("init has the plan");
     // Rooted at sandboxctl's own cgroup: the run's cgroup does not exist
     // yet, and the command joins it later (see `cgroups_to_come`).
     match cgroup_namespace().and_then(|()| init(&input, &set)) {
@@ -819,6 +820,7 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
         for file in files {
             join_through(&file)?;
         }
+        proto::stamp("cgroups joined");
     }
     if let Some(go) = go {
         let mut word = [0u8; 16];
