@@ -653,15 +653,40 @@ fn init(input: &StageInput, set: &libc::sigset_t) -> Result<u8, Fail> {
         None => None,
     };
     let fds: Vec<RawFd> = pty_slave.iter().map(|f| f.as_raw_fd()).collect();
+    // The word names the new root, which the command checks is its own.
+    let mut word = GO.to_vec();
+    word.extend_from_slice(&root_identity().ok_or_else(|| {
+        fail(
+            "filesystem",
+            format!(
+                "cannot stat the sandbox root: {}",
+                io::Error::last_os_error()
+            ),
+            "",
+        )
+    })?);
     // A command that already failed has reported why; reap_until sees it.
-    let _ = sys::send_with_fds(go.as_raw_fd(), GO, &fds);
+    let _ = sys::send_with_fds(go.as_raw_fd(), &word, &fds);
     drop((pty_slave, go));
     Ok(reap_until(pid, set))
 }
 
-/// init's word to the command that the view is finished, with the
-/// terminal's slave end when there is one.
+/// init's word to the command that the view is finished, followed by the
+/// new root's identity and sent with the terminal's slave end when there
+/// is one.
 const GO: &[u8] = b"go";
+
+/// Device and inode of this process's "/", as bytes.
+fn root_identity() -> Option<Vec<u8>> {
+    // SAFETY: stat fills a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(c"/".as_ptr(), &mut st) } < 0 {
+        return None;
+    }
+    let mut id = (st.st_dev as u64).to_le_bytes().to_vec();
+    id.extend_from_slice(&(st.st_ino as u64).to_le_bytes());
+    Some(id)
+}
 
 /// The supervisor's cgroup join files (see `cgroups_to_come`), opened by
 /// it: nothing in the sandbox sees the host's /sys. The command receives
@@ -823,15 +848,26 @@ fn prepare_command(input: &StageInput, go: Option<RawFd>) -> Result<(), Fail> {
         proto::stamp("cgroups joined");
     }
     if let Some(go) = go {
-        let mut word = [0u8; 16];
-        let fds = match sys::recv_with_fds(go, &mut word) {
-            Ok((n, fds)) if word[..n] == *GO => fds,
+        let mut word = [0u8; 32];
+        let (root, fds) = match sys::recv_with_fds(go, &mut word) {
+            Ok((n, fds)) if n > GO.len() && word.starts_with(GO) => {
+                (word[GO.len()..n].to_vec(), fds)
+            }
             // init failed and said why; its exit ends this process too.
             // SAFETY: leave without reporting a second error.
             _ => unsafe { libc::_exit(125) },
         };
         // SAFETY: init's end of the word; nothing else is sent.
         unsafe { libc::close(go) };
+        // pivot_root moved this process's root along with init's; make
+        // sure, since everything after this trusts that "/" is the view.
+        if root_identity().as_deref() != Some(root.as_slice()) {
+            return Err(fail(
+                "filesystem",
+                "the command's root is not the sandbox view (pivot_root did not move it)",
+                "report this: it is a bug in sandboxctl or a kernel that does not move other processes' roots",
+            ));
+        }
         if let Some(slave) = fds.into_iter().next() {
             attach_terminal(slave)?;
         }
