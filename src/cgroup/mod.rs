@@ -58,6 +58,8 @@ pub trait Backend: Send {
     fn remove(&mut self);
     /// The directories the run's cgroups were made in.
     fn bases(&self) -> Vec<PathBuf>;
+    /// No process is in the run's cgroups.
+    fn is_empty(&self) -> bool;
 }
 
 /// Parsed `/proc/self/cgroup`: (controllers, path) per line.
@@ -175,6 +177,8 @@ pub struct CgroupRun {
     backend: Option<Box<dyn Backend>>,
     reports: Vec<LimitReport>,
     pub warnings: Vec<String>,
+    /// Statistics read by [`CgroupRun::settle`] before it removed the cgroups.
+    settled: Option<Stats>,
 }
 
 impl CgroupRun {
@@ -201,8 +205,24 @@ impl CgroupRun {
     pub fn reports(&self) -> Vec<LimitReport> {
         self.reports.clone()
     }
+    /// As soon as the command has ended and nothing is left in the run's
+    /// cgroups: read the statistics and remove them, while init is still
+    /// leaving (nothing can enter an empty cgroup of ours again: init
+    /// itself is not in it). A no-op while anything is left.
+    pub fn settle(&mut self) {
+        if self.settled.is_some() || !self.backend.as_ref().is_some_and(|b| b.is_empty()) {
+            return;
+        }
+        if let Some(mut b) = self.backend.take() {
+            self.settled = Some(b.stats());
+            b.remove();
+        }
+    }
     /// Kill what is left, read the statistics, remove the cgroups.
     pub fn finish(&self) -> Stats {
+        if let Some(s) = &self.settled {
+            return s.clone();
+        }
         let Some(b) = &self.backend else {
             return Stats::default();
         };
@@ -261,6 +281,7 @@ pub fn prepare_at(plan: &Plan, root: &Path, proc_cgroup: &str) -> Result<CgroupR
             backend: None,
             reports,
             warnings: Vec::new(),
+            settled: None,
         });
     }
     // SAFETY: getpid cannot fail.
@@ -286,6 +307,7 @@ pub fn prepare_at(plan: &Plan, root: &Path, proc_cgroup: &str) -> Result<CgroupR
                 backend: Some(b),
                 reports,
                 warnings: Vec::new(),
+                settled: None,
             })
         }
         Err(why) if limits.enforcement == Mode::BestEffort => {
@@ -313,6 +335,7 @@ pub fn prepare_at(plan: &Plan, root: &Path, proc_cgroup: &str) -> Result<CgroupR
                 backend: None,
                 reports,
                 warnings: vec![warning],
+                settled: None,
             })
         }
         Err(why) => {

@@ -205,6 +205,15 @@ impl Backend for V1 {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        match self.dir_for("pids") {
+            Some(d) => read_u64(&d.join("pids.current")) == Some(0),
+            None => self.created.first().is_some_and(|(_, d)| {
+                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+            }),
+        }
+    }
+
     fn bases(&self) -> Vec<PathBuf> {
         let mut bases: Vec<PathBuf> = self
             .created

@@ -156,6 +156,13 @@ impl Backend for V2 {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.dir.as_ref().is_some_and(|d| {
+            std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l.trim() == "populated 0"))
+        })
+    }
+
     fn bases(&self) -> Vec<PathBuf> {
         vec![self.base()]
     }

@@ -173,7 +173,7 @@ pub fn run_with(
     };
     let signals = terminal::SignalFd::new().map_err(|e| setup(format!("signalfd: {e}")))?;
     let etc = etc_view.as_ref().map(|fd| fd.as_raw_fd());
-    let (cg, ours, stage_pid, init_pid, lifeline) = match early {
+    let (mut cg, ours, stage_pid, init_pid, lifeline) = match early {
         Some(early) => {
             // The cgroups are made while init builds the view; the command
             // joins them (through join files opened here: init no longer
@@ -245,7 +245,7 @@ pub fn run_with(
         layers: Vec::new(),
         exited: None,
         stage_status: None,
-        cgroup: &cg,
+        cgroup: &mut cg,
         proxy: None,
         observer: None,
         simulate,
@@ -489,7 +489,7 @@ struct Loop<'a> {
     layers: Vec<LayerReport>,
     exited: Option<(Option<i32>, Option<i32>)>,
     stage_status: Option<u8>,
-    cgroup: &'a CgroupRun,
+    cgroup: &'a mut CgroupRun,
     proxy: Option<crate::proxy::Running>,
     observer: Option<notify::Observer>,
     simulate: bool,
@@ -696,7 +696,12 @@ impl Loop<'_> {
                         }
                     }
                 }
-                Report::Exited { code, signal } => self.exited = Some((code, signal)),
+                Report::Exited { code, signal } => {
+                    self.exited = Some((code, signal));
+                    // init (outside the cgroups) is still leaving: settle
+                    // the cgroups meanwhile when the command left nothing.
+                    self.cgroup.settle();
+                }
                 Report::Init { pid } => self.init_pid = Some(pid),
                 Report::Timing { mut phases } => self.timing.append(&mut phases),
             },
