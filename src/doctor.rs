@@ -323,6 +323,24 @@ fn overlay_probe() -> Result<(), String> {
         )
         .map_err(|e| format!("mount overlay: {e}"))
     });
-    let _ = std::fs::remove_dir_all(&base);
+    remove_probe_tree(&base);
     result
+}
+
+/// Remove the probe's directories. overlayfs leaves `work/work` with mode
+/// 000, which an ordinary user cannot list (root can), so every directory
+/// is first made the owner's to read and enter.
+fn remove_probe_tree(base: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![base.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            stack.extend(rd.filter_map(Result::ok).map(|e| e.path()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(base);
 }

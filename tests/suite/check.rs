@@ -110,3 +110,23 @@ fn doctor_reports_every_layer() {
     let human = Sandbox::new().run(&["doctor"]);
     assert!(text(&human.stdout).contains("landlock"));
 }
+
+/// The overlayfs probe's directories go, even the mode-000 one overlayfs
+/// leaves for an ordinary user.
+#[test]
+fn doctor_leaves_nothing_in_the_temp_dir() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Sandbox::new()
+        .cmd()
+        .env("TMPDIR", tmp.path())
+        .args(["doctor", "--json"])
+        .output()
+        .expect("spawn");
+    assert!(!out.stdout.is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "doctor left {left:?}");
+}
